@@ -1,0 +1,1 @@
+"""Crumb: self-hosted cookie consent (widget builder, consent API, proof-of-consent log)."""

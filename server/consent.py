@@ -1,0 +1,160 @@
+"""Consent domain: validate a visitor's choice, sign and read consent tokens, hash IPs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.serializer import Serializer
+
+from .errors import ApiError, TokenError
+from .sites import SiteConfig
+
+METHODS = ("accept_all", "reject_all", "custom")
+_TOKEN_SALT = "crumb.consent.v1"
+
+
+@dataclass(frozen=True)
+class Choice:
+    categories: dict[str, bool]
+    services: dict[str, bool]
+    policy_version: str
+    language: str
+    method: str
+    gpc: bool
+
+
+@dataclass(frozen=True)
+class Token:
+    consent_id: str
+    site: str
+    categories: dict[str, bool]
+    services: dict[str, bool]
+    policy_version: str
+    issued_at: int
+    method: str
+    gpc: bool
+
+
+class _ReadableSerializer(URLSafeTimedSerializer):
+    """URL-safe timed tokens whose payload is never zlib-compressed, so the widget can read it."""
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
+class TokenSigner:
+    """Signs with the newest secret, verifies with all of them (key rotation)."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        self._serializer = _ReadableSerializer(list(secret_keys), salt=_TOKEN_SALT)
+
+    def sign(self, token: Token) -> str:
+        payload: dict[str, Any] = {
+            "s": token.site,
+            "i": token.consent_id,
+            "c": {k: int(v) for k, v in token.categories.items()},
+            "v": token.policy_version,
+            "t": token.issued_at,
+            "m": token.method,
+            "g": int(token.gpc),
+        }
+        if token.services:
+            payload["x"] = {k: int(v) for k, v in token.services.items()}
+        return self._serializer.dumps(payload)
+
+    def read(self, raw: str | None, site: SiteConfig) -> Token:
+        """The token's content, or TokenError (no_consent, tampered, expired, wrong_site)."""
+        if not raw:
+            raise TokenError("no_consent", "no consent token was sent")
+        try:
+            data = self._serializer.loads(raw, max_age=site.lifetime_seconds)
+        except SignatureExpired:
+            raise TokenError("expired", f"the consent is older than {site.lifetime_days} days") from None
+        except BadSignature:
+            raise TokenError("tampered", "the consent token's signature does not match") from None
+        if not isinstance(data, dict) or data.get("s") != site.id:
+            raise TokenError("wrong_site", f"the consent token was not issued for site {site.id!r}")
+        try:
+            return Token(
+                consent_id=str(data["i"]), site=data["s"],
+                categories={k: bool(v) for k, v in data["c"].items()},
+                services={k: bool(v) for k, v in data.get("x", {}).items()},
+                policy_version=str(data["v"]), issued_at=int(data["t"]), method=str(data["m"]),
+                gpc=bool(data.get("g", 0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise TokenError("tampered", "the consent token's content is not a consent") from None
+
+
+def new_consent_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def ip_hash(secret: str, ip: str) -> str:
+    """Keyed, truncated hash of an IP address: the raw IP is never stored."""
+    return hmac.new(secret.encode(), ip.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _fail(field: str, problem: str) -> ApiError:
+    return ApiError(422, "invalid_field", f"{field}: {problem}")
+
+
+def parse_choice(data: Any, site: SiteConfig) -> Choice:
+    """Validate a consent POST body against the site's categories; ApiError 422 names the field."""
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_field", "body: expected a JSON object")
+    known = {"categories", "services", "policy_version", "language", "method", "gpc"}
+    for key in data:
+        if key not in known:
+            raise _fail(key, f"unknown field (expected {', '.join(sorted(known))})")
+    cats = data.get("categories")
+    if not isinstance(cats, dict):
+        raise _fail("categories", "expected an object of category id -> true/false")
+    for cid, value in cats.items():
+        if site.category(cid) is None:
+            raise _fail(f"categories.{cid}", f"unknown category for site {site.id!r}")
+        if not isinstance(value, bool):
+            raise _fail(f"categories.{cid}", "expected true or false")
+    for cid in site.category_ids:
+        if cid not in cats:
+            raise _fail(f"categories.{cid}", "missing: every category needs a true/false answer")
+    for cid in site.required_ids:
+        if cats[cid] is not True:
+            raise _fail(f"categories.{cid}", "is required and cannot be refused")
+    services = data.get("services") or {}
+    if not isinstance(services, dict):
+        raise _fail("services", "expected an object of service id -> true/false")
+    all_services = {s for c in site.category_ids for s in site.service_ids(c)}
+    for sid, value in services.items():
+        if sid not in all_services:
+            raise _fail(f"services.{sid}", f"unknown service for site {site.id!r}")
+        if not isinstance(value, bool):
+            raise _fail(f"services.{sid}", "expected true or false")
+    version = data.get("policy_version")
+    if not isinstance(version, str) or not version:
+        raise _fail("policy_version", "expected the policy version string")
+    if version != site.policy_version:
+        raise _fail("policy_version",
+                    f"{version!r} is not the current policy version {site.policy_version!r}")
+    language = data.get("language", site.default_language)
+    if not isinstance(language, str) or not 2 <= len(language) <= 20:
+        raise _fail("language", "expected a language tag like en or de")
+    method = data.get("method")
+    if method not in METHODS:
+        raise _fail("method", f"expected one of {', '.join(METHODS)}")
+    gpc = data.get("gpc", False)
+    if not isinstance(gpc, bool):
+        raise _fail("gpc", "expected true or false")
+    return Choice(categories=dict(cats), services=dict(services), policy_version=version,
+                  language=language, method=method, gpc=gpc)
+
+
+def now() -> float:
+    return time.time()

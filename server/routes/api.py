@@ -1,0 +1,159 @@
+"""Consent API: record, read and withdraw a visitor's choice; every acknowledged event is committed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..consent import Token, new_consent_id, now, parse_choice
+from ..consent import ip_hash as hash_ip
+from ..errors import ApiError, TokenError
+from ..http import allowed_origin, client_ip, read_json, require_origin, site_or_404
+from ..sites import SiteConfig
+from ..storage import Event
+
+MAX_UA = 200
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _raw_token(request: Request, site: SiteConfig) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(site.cookie_name)
+
+
+def _read_token(request: Request, site: SiteConfig) -> Token:
+    return request.app.state.signer.read(_raw_token(request, site), site)
+
+
+def _cors(response: Response, origin: str | None) -> Response:
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _set_cookie(response: Response, request: Request, site: SiteConfig, token: str) -> None:
+    response.set_cookie(site.cookie_name, token, max_age=site.lifetime_seconds, path="/",
+                        samesite="lax", secure=request.url.scheme == "https", httponly=False)
+
+
+def _event(request: Request, site: SiteConfig, consent_id: str, kind: str, **fields: object) -> Event:
+    settings = request.app.state.settings
+    return Event(
+        site=site.id, consent_id=consent_id, kind=kind,
+        user_agent=request.headers.get("user-agent", "")[:MAX_UA],
+        ip_hash=hash_ip(settings.signing_key, client_ip(request)),
+        created_at=now(), **fields,  # type: ignore[arg-type]
+    )
+
+
+async def post_consent(request: Request) -> Response:
+    site = site_or_404(request)
+    origin = require_origin(request, site)
+    request.app.state.limiter.check(request)
+    choice = parse_choice(await read_json(request), site)
+    gpc = choice.gpc or request.headers.get("sec-gpc") == "1"
+    try:
+        previous: Token | None = _read_token(request, site)
+    except TokenError:
+        previous = None
+    consent_id = previous.consent_id if previous else new_consent_id()
+    event = _event(request, site, consent_id, "updated" if previous else "given",
+                   categories=choice.categories, services=choice.services,
+                   policy_version=choice.policy_version, method=choice.method,
+                   language=choice.language, gpc=gpc)
+    stored = await request.app.state.storage.append(event)
+    issued = int(event.created_at)
+    token = request.app.state.signer.sign(Token(
+        consent_id=consent_id, site=site.id, categories=choice.categories,
+        services=choice.services, policy_version=choice.policy_version, issued_at=issued,
+        method=choice.method, gpc=gpc))
+    body = {
+        "consent_id": consent_id,
+        "token": token,
+        "kind": event.kind,
+        "categories": choice.categories,
+        "services": choice.services,
+        "policy_version": choice.policy_version,
+        "method": choice.method,
+        "gpc": gpc,
+        "issued_at": _iso(event.created_at),
+        "expires_at": _iso(issued + site.lifetime_seconds),
+        "event_hash": stored.payload_hash,
+    }
+    response = JSONResponse(body, status_code=201)
+    _set_cookie(response, request, site, token)
+    return _cors(response, origin)
+
+
+async def get_consent(request: Request) -> Response:
+    site = site_or_404(request)
+    origin = allowed_origin(request, site)
+    try:
+        token = _read_token(request, site)
+    except TokenError as exc:
+        return _cors(JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=404), origin)
+    return _cors(JSONResponse({
+        "consent_id": token.consent_id,
+        "categories": token.categories,
+        "services": token.services,
+        "policy_version": token.policy_version,
+        "current": token.policy_version == site.policy_version,
+        "method": token.method,
+        "gpc": token.gpc,
+        "issued_at": _iso(token.issued_at),
+        "expires_at": _iso(token.issued_at + site.lifetime_seconds),
+    }), origin)
+
+
+async def delete_consent(request: Request) -> Response:
+    site = site_or_404(request)
+    origin = require_origin(request, site)
+    request.app.state.limiter.check(request)
+    try:
+        token = _read_token(request, site)
+    except TokenError as exc:
+        raise ApiError(404, exc.code, exc.detail) from None
+    refused = {cid: cid in site.required_ids for cid in site.category_ids}
+    event = _event(request, site, token.consent_id, "withdrawn", categories=refused,
+                   services={}, policy_version=site.policy_version, method="withdraw",
+                   language=site.default_language, gpc=request.headers.get("sec-gpc") == "1")
+    stored = await request.app.state.storage.append(event)
+    response = JSONResponse({
+        "consent_id": token.consent_id,
+        "kind": "withdrawn",
+        "categories": refused,
+        "withdrawn_at": _iso(event.created_at),
+        "event_hash": stored.payload_hash,
+        "chain": stored.chain,
+    })
+    response.delete_cookie(site.cookie_name, path="/", samesite="lax")
+    return _cors(response, origin)
+
+
+async def preflight(request: Request) -> Response:
+    site = site_or_404(request)
+    origin = require_origin(request, site)
+    response = Response(status_code=204, headers={
+        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization",
+        "Access-Control-Max-Age": "600",
+    })
+    return _cors(response, origin)
+
+
+routes = [
+    Route("/api/{site}/consent", post_consent, methods=["POST"]),
+    Route("/api/{site}/consent", get_consent, methods=["GET"]),
+    Route("/api/{site}/consent", delete_consent, methods=["DELETE"]),
+    Route("/api/{site}/consent", preflight, methods=["OPTIONS"]),
+]

@@ -70,6 +70,15 @@ class Storage(Protocol):
 
     async def sites(self) -> list[str]: ...
 
+    async def erase(self, site: str, consent_id: str, actor: str) -> int:
+        """Remove the personal payload (user agent, IP hash) of every event of a consent id, keep
+        each payload hash so the chain still verifies, and append an `erased` event naming
+        `actor`. Returns how many events were erased."""
+
+    async def purge(self, older_than: float, site: str | None = None) -> int:
+        """Delete events created before `older_than` (UTC seconds), keeping a per-site checkpoint
+        (the last removed seq and its chain) so `verify` continues from there."""
+
 
 def open_storage(settings: Settings) -> Storage:
     """The backend the settings choose: PostgreSQL for a postgresql:// URL, else SQLite."""

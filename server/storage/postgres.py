@@ -1,0 +1,279 @@
+"""PostgreSQL backend (asyncpg pool) with group commit and a per-site lock on the chain head.
+
+Every process has one writer task: concurrent appends are gathered into one transaction,
+committed once, and only then acknowledged. Inside that transaction each site's chain is
+serialised by a transaction-scoped advisory lock (keyed by schema and site, taken in key
+order so two batches never deadlock), so any number of worker processes and server
+instances can share one database and every site's chain stays one unbroken line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+
+from . import Event, StoredEvent, VerifyResult
+from .chain import GENESIS, link, payload_hash
+
+SCHEMA_VERSION = 1
+MAX_BATCH = 512
+PAGE = 1000
+
+_MIGRATIONS = {
+    1: """
+    CREATE TABLE events (
+        seq BIGINT PRIMARY KEY,
+        site TEXT NOT NULL,
+        consent_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        categories JSONB NOT NULL,
+        services JSONB NOT NULL,
+        policy_version TEXT NOT NULL,
+        method TEXT NOT NULL,
+        language TEXT NOT NULL,
+        gpc BOOLEAN NOT NULL,
+        user_agent TEXT,
+        ip_hash TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        payload_hash TEXT NOT NULL,
+        chain TEXT NOT NULL,
+        erased BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE SEQUENCE events_seq OWNED BY events.seq;
+    CREATE INDEX events_site_seq ON events(site, seq);
+    CREATE INDEX events_consent ON events(site, consent_id);
+    CREATE INDEX events_time ON events(site, created_at);
+    CREATE TABLE chain_heads (site TEXT PRIMARY KEY, seq BIGINT NOT NULL, chain TEXT NOT NULL);
+    """,
+}
+
+_COLUMNS = ("seq, site, consent_id, kind, categories::text, services::text, policy_version, method, "
+            "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, erased")
+
+_INSERT = (
+    "INSERT INTO events (seq, site, consent_id, kind, categories, services, policy_version, method, "
+    "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, erased) "
+    "SELECT s, si, ci, k, ca::jsonb, se::jsonb, pv, m, l, g, ua, ip, t, ph, ch, er FROM unnest("
+    "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+    "$9::text[], $10::boolean[], $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[], "
+    "$16::boolean[]) AS r(s, si, ci, k, ca, se, pv, m, l, g, ua, ip, t, ph, ch, er)"
+)
+
+
+def row_to_stored(row: Sequence[Any]) -> StoredEvent:
+    event = Event(
+        site=row[1], consent_id=row[2], kind=row[3], categories=json.loads(row[4]),
+        services=json.loads(row[5]), policy_version=row[6], method=row[7], language=row[8],
+        gpc=bool(row[9]), user_agent=row[10] or "", ip_hash=row[11] or "", created_at=row[12],
+    )
+    return StoredEvent(seq=row[0], event=event, payload_hash=row[13], chain=row[14],
+                       erased=bool(row[15]))
+
+
+def _columns(items: Sequence[StoredEvent]) -> list[list[Any]]:
+    """The 16 column arrays of _INSERT for these events."""
+    rows = [(s.seq, s.event.site, s.event.consent_id, s.event.kind,
+             json.dumps(s.event.categories, sort_keys=True), json.dumps(s.event.services, sort_keys=True),
+             s.event.policy_version, s.event.method, s.event.language, s.event.gpc,
+             None if s.erased else s.event.user_agent, None if s.erased else s.event.ip_hash,
+             s.event.created_at, s.payload_hash, s.chain, s.erased) for s in items]
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(16)]
+
+
+def schema_from_url(url: str) -> str | None:
+    """The first schema of a `?search_path=` in the URL (asyncpg sends it as a server setting)."""
+    values = parse_qs(urlsplit(url).query).get("search_path")
+    if not values:
+        return None
+    first = values[0].split(",")[0].strip().strip('"')
+    return first or None
+
+
+class PostgresStorage:
+    def __init__(self, url: str, schema: str | None = None, pool_size: int = 10) -> None:
+        self.url = url
+        self.schema = schema or schema_from_url(url)
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._queue: asyncio.Queue[tuple[Event, asyncio.Future[StoredEvent]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        settings = {"search_path": self.schema} if self.schema else {}
+        if self.schema:
+            conn = await asyncpg.connect(self.url)
+            try:
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.schema)}")
+            except asyncpg.UniqueViolationError:
+                pass  # created by a worker starting at the same moment
+            finally:
+                await conn.close()
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size,
+                                               server_settings=settings)
+        async with self._pool.acquire() as conn:
+            self.schema = await conn.fetchval("SELECT current_schema()")
+            if self.schema is None:
+                raise RuntimeError("PostgreSQL: no schema on the search_path exists")
+            await self._migrate(conn)
+        self._task = asyncio.create_task(self._write_loop())
+
+    async def _migrate(self, conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            # Workers starting together: one migrates, the others wait, then find it done.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(self.schema or "", ":migrate"))
+            await conn.execute("CREATE TABLE IF NOT EXISTS crumb_schema (version INTEGER NOT NULL)")
+            version = await conn.fetchval("SELECT max(version) FROM crumb_schema") or 0
+            for target in sorted(v for v in _MIGRATIONS if v > version):
+                await conn.execute(_MIGRATIONS[target])
+                await conn.execute("INSERT INTO crumb_schema (version) VALUES ($1)", target)
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("storage closed before the event was written"))
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresStorage is not open")
+        return self._pool
+
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def append(self, event: Event) -> StoredEvent:
+        future: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
+        await self._queue.put((event, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                stored = await self._write_batch([event for event, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    if not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                await self._write_one_by_one(batch)  # one bad event must not fail the others
+                continue
+            for (_, future), item in zip(batch, stored, strict=True):
+                if not future.done():
+                    future.set_result(item)
+
+    async def _write_one_by_one(self, batch: list[tuple[Event, asyncio.Future[StoredEvent]]]) -> None:
+        for event, future in batch:
+            try:
+                item = (await self._write_batch([event]))[0]
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(item)
+
+    async def _lock_sites(self, conn: asyncpg.Connection, sites: Iterable[str]) -> None:
+        """Serialise writers of these sites' chains until the transaction ends (any process)."""
+        for key in sorted({_lock_key(self.schema or "", site) for site in sites}):
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+    async def _write_batch(self, events: list[Event]) -> list[StoredEvent]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            sites = sorted({e.site for e in events})
+            await self._lock_sites(conn, sites)
+            heads = {r["site"]: r["chain"] for r in await conn.fetch(
+                "SELECT site, chain FROM chain_heads WHERE site = ANY($1::text[])", sites)}
+            # Numbers drawn under the lock: within a site, seq order is chain order.
+            seqs = sorted(await conn.fetchval(
+                "SELECT array_agg(nextval('events_seq')) FROM generate_series(1, $1::int)", len(events)))
+            stored = []
+            for seq, e in zip(seqs, events, strict=True):
+                p_hash = payload_hash(e)
+                chain = link(heads.get(e.site, GENESIS), p_hash)
+                heads[e.site] = chain
+                stored.append(StoredEvent(seq=seq, event=e, payload_hash=p_hash, chain=chain))
+            await conn.execute(_INSERT, *_columns(stored))
+            last = {s.event.site: s for s in stored}
+            await conn.execute(
+                "INSERT INTO chain_heads (site, seq, chain) SELECT * FROM unnest($1::text[], $2::bigint[], "
+                "$3::text[]) ON CONFLICT (site) DO UPDATE SET seq = excluded.seq, chain = excluded.chain",
+                list(last), [s.seq for s in last.values()], [s.chain for s in last.values()])
+        return stored
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def history(self, site: str, consent_id: str) -> list[StoredEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE site = $1 AND consent_id = $2 ORDER BY seq",
+            site, consent_id)
+        return [row_to_stored(r) for r in rows]
+
+    async def events(self, site: str | None = None, since: float | None = None,
+                     until: float | None = None) -> AsyncIterator[StoredEvent]:
+        where: list[str] = []
+        args: list[object] = []
+        for clause, value in (("site = ${}", site), ("created_at >= ${}", since),
+                              ("created_at < ${}", until)):
+            if value is not None:
+                args.append(value)
+                where.append(clause.format(len(args)))
+        where.append(f"seq > ${len(args) + 1}")
+        query = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT {PAGE}"
+        last = 0
+        while True:  # keyset pages: memory stays flat whatever the log size
+            rows = await self.pool.fetch(query, *args, last)
+            if not rows:
+                return
+            for row in rows:
+                yield row_to_stored(row)
+            last = rows[-1][0]
+
+    async def sites(self) -> list[str]:
+        rows = await self.pool.fetch("SELECT site FROM chain_heads ORDER BY site")
+        return [r[0] for r in rows]
+
+    async def verify(self, site: str) -> VerifyResult:
+        previous, checked = GENESIS, 0
+        async for item in self.events(site):
+            checked += 1
+            expected = item.payload_hash if item.erased else payload_hash(item.event)
+            if expected != item.payload_hash:
+                return VerifyResult(site, False, checked, item.seq, "payload was altered")
+            if link(previous, item.payload_hash) != item.chain:
+                return VerifyResult(site, False, checked, item.seq,
+                                    "chain broken: an event before it was removed or reordered")
+            previous = item.chain
+        return VerifyResult(site, True, checked)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lock_key(schema: str, site: str) -> int:
+    """A stable signed 64-bit advisory lock key for (schema, site), the same in every process."""
+    digest = hashlib.sha256(f"crumb:{schema}:{site}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -3,6 +3,12 @@
 Output per site in the dist folder: `<id>.js`, `<id>.js.gz`, `<id>.js.br`, and one
 `manifest.json` with sizes, the SRI integrity value and a content hash. Builds are
 deterministic: the same inputs give byte-identical files.
+
+The widget sources are minified with calmjs.parse (pure Python): it parses ES5 and renames
+every local name. Everything lives inside one function, so all the widget's own names shrink;
+property names (`CFG.s`, `'Content-Type'`) are never touched. The price: widget sources must be
+ES5 syntax (no arrow functions, let/const, template strings, classes) and must not use
+`eval` or `with`; see widget/README.md.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ import gzip
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import brotli
 import rcssmin
-import rjsmin
+from calmjs.parse import es5
+from calmjs.parse.exceptions import ECMASyntaxError, ProductionError
+from calmjs.parse.unparsers.es5 import minify_print
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .errors import BuildError
@@ -27,6 +37,9 @@ WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 # Bundled in this order: helpers first, boot last.
 SOURCES = ("util.js", "state.js", "blocking.js", "integrations.js", "ui.js", "main.js")
 MANIFEST = "manifest.json"
+# Stand-ins the minifier leaves alone (undeclared globals), swapped for the site's data after.
+_SLOTS = {"CFG": "__crumb_cfg__", "HTML": "__crumb_html__", "CSS": "__crumb_css__"}
+_MINIFIER = f"calmjs.parse {version('calmjs.parse')}"
 
 
 @dataclass(frozen=True)
@@ -110,15 +123,53 @@ def _json(value: Any) -> str:
     return text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def _sources(widget_dir: Path) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name in SOURCES:
+        path = widget_dir / "src" / name
+        try:
+            out.append((name, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BuildError(f"widget source {path}: cannot read it ({exc})") from None
+    return tuple(out)
+
+
+def _syntax_error(sources: tuple[tuple[str, str], ...], exc: Exception) -> BuildError:
+    """Name the widget source file and line the minifier cannot parse."""
+    for name, text in sources:
+        try:
+            es5(text)
+        except (ECMASyntaxError, ProductionError) as one:
+            return BuildError(f"widget/src/{name}: {one} (widget sources must be ES5: no arrow "
+                              "functions, let/const, template strings or classes; see widget/README.md)")
+    return BuildError(f"widget sources do not parse as one script: {exc}")
+
+
+@lru_cache(maxsize=4)
+def minify(sources: tuple[tuple[str, str], ...]) -> str:
+    """The widget sources as one minified IIFE with CFG, HTML and CSS still as slots."""
+    slots = ",".join(f"{name}={slot}" for name, slot in _SLOTS.items())
+    program = "(function(){'use strict';var " + slots + ";\n" + \
+        "\n".join(text for _, text in sources) + "\n})();"
+    try:
+        tree = es5(program)
+    except (ECMASyntaxError, ProductionError) as exc:
+        raise _syntax_error(sources, exc) from None
+    return str(minify_print(tree, obfuscate=True, obfuscate_globals=False, drop_semi=True)) + ";\n"
+
+
 def bundle(site: SiteConfig, widget_dir: Path = WIDGET_DIR) -> bytes:
     """The minified widget for one site, as bytes."""
-    source = "\n".join((widget_dir / "src" / name).read_text(encoding="utf-8") for name in SOURCES)
-    head = (
-        f"var CFG={_json(_widget_config(site))};"
-        f"var HTML={_json(_markup(site, widget_dir))};"
-        f"var CSS={_json(_css(site, widget_dir))};"
-    )
-    js = "(function(){'use strict';" + head + rjsmin.jsmin(source) + "})();\n"
+    js = minify(_sources(widget_dir))
+    values = {
+        "CFG": _json(_widget_config(site)),
+        "HTML": _json(_markup(site, widget_dir)),
+        "CSS": _json(_css(site, widget_dir)),
+    }
+    for name, slot in _SLOTS.items():
+        if js.count(slot) != 1:
+            raise BuildError(f"widget sources must not use the name {slot}")
+        js = js.replace(slot, values[name])
     return js.encode("utf-8")
 
 
@@ -132,18 +183,23 @@ def _brotli(data: bytes) -> bytes:
 
 def inputs_fingerprint(site: SiteConfig, widget_dir: Path = WIDGET_DIR) -> str:
     """Hash of everything a build reads: rebuild when it changes."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(_MINIFIER.encode())
     h.update(Path(site.source).read_bytes() if site.source else repr(site).encode())
     for path in sorted(widget_dir.rglob("*")):
         if path.is_file():
-            h.update(path.name.encode())
+            h.update(path.relative_to(widget_dir).as_posix().encode())
             h.update(path.read_bytes())
     h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
 
 
-def build_site(site: SiteConfig, out_dir: Path, widget_dir: Path = WIDGET_DIR) -> BuildResult:
-    """Build one site's widget into `out_dir`, failing over the site's size budget."""
+@dataclass(frozen=True)
+class _Built:
+    result: BuildResult
+    files: dict[str, bytes]
+
+
+def _build(site: SiteConfig, widget_dir: Path) -> _Built:
     data = bundle(site, widget_dir)
     gz, br = _gzip(data), _brotli(data)
     if len(gz) > site.size_budget:
@@ -151,21 +207,37 @@ def build_site(site: SiteConfig, out_dir: Path, widget_dir: Path = WIDGET_DIR) -
             f"site {site.id!r}: widget is {len(gz):,} bytes gzip, over its budget of "
             f"{site.size_budget:,} bytes (site.size_budget in {site.source or 'the config'})"
         )
-    digest = hashlib.sha384(data).digest()
     content_hash = hashlib.sha256(data).hexdigest()[:12]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for suffix, payload in ((".js", data), (".js.gz", gz), (".js.br", br)):
-        (out_dir / f"{site.id}{suffix}").write_bytes(payload)
-    return BuildResult(
+    result = BuildResult(
         site=site.id,
         raw=len(data),
         gzip=len(gz),
         brotli=len(br),
-        integrity="sha384-" + base64.b64encode(digest).decode(),
+        integrity="sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode(),
         hash=content_hash,
         file=f"{site.id}.js",
         hashed_file=f"{site.id}.{content_hash}.js",
     )
+    return _Built(result, {f"{site.id}.js": data, f"{site.id}.js.gz": gz, f"{site.id}.js.br": br})
+
+
+def _write(out_dir: Path, name: str, data: bytes) -> None:
+    """Replace a file atomically: a server reading the folder never sees half a widget."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(out_dir / name)
+    except OSError as exc:
+        raise BuildError(f"cannot write {out_dir / name}: {exc.strerror}") from None
+
+
+def build_site(site: SiteConfig, out_dir: Path, widget_dir: Path = WIDGET_DIR) -> BuildResult:
+    """Build one site's widget into `out_dir`, failing over the site's size budget."""
+    built = _build(site, widget_dir)
+    for name, data in built.files.items():
+        _write(out_dir, name, data)
+    return built.result
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
@@ -176,23 +248,41 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _up_to_date(entry: Any, fingerprint: str, out_dir: Path) -> BuildResult | None:
+    fields = BuildResult.__dataclass_fields__
+    if not isinstance(entry, dict) or entry.get("inputs") != fingerprint or \
+            not all(k in entry for k in fields):
+        return None
+    result = BuildResult(**{k: entry[k] for k in fields})
+    if not all((out_dir / f"{result.file}{ext}").is_file() for ext in ("", ".gz", ".br")):
+        return None
+    return result
+
+
 def build_all(sites: dict[str, SiteConfig], out_dir: Path, widget_dir: Path = WIDGET_DIR,
               only_changed: bool = False) -> list[BuildResult]:
-    """Build the given sites and update the manifest; with only_changed, skip up-to-date ones."""
+    """Build the given sites and update the manifest; with only_changed, skip up-to-date ones.
+
+    Every site is built in memory first: when one fails (over budget, bad source) nothing is
+    written, so the folder never holds a widget that its manifest does not describe.
+    """
     manifest = read_manifest(out_dir)
-    results = []
+    results, pending = [], []
     for site_id, site in sorted(sites.items()):
         fingerprint = inputs_fingerprint(site, widget_dir)
-        entry = manifest.get(site_id)
-        if only_changed and entry and entry.get("inputs") == fingerprint and \
-                (out_dir / f"{site_id}.js").exists():
-            results.append(BuildResult(**{k: entry[k] for k in BuildResult.__dataclass_fields__}))
+        current = _up_to_date(manifest.get(site_id), fingerprint, out_dir) if only_changed else None
+        if current is not None:
+            results.append(current)
             continue
-        result = build_site(site, out_dir, widget_dir)
-        manifest[site_id] = {**asdict(result), "inputs": fingerprint}
-        results.append(result)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        built = _build(site, widget_dir)
+        pending.append(built)
+        manifest[site_id] = {**asdict(built.result), "inputs": fingerprint}
+        results.append(built.result)
+    for built in pending:
+        for name, data in built.files.items():
+            _write(out_dir, name, data)
+    if pending or not (out_dir / MANIFEST).exists():
+        _write(out_dir, MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return results
 
 

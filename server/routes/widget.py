@@ -48,12 +48,19 @@ def _accepts(request: Request, coding: str) -> bool:
     return False
 
 
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: W/"x" matches "x"."""
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return etag in tags or "*" in tags
+
+
 async def widget(request: Request) -> Response:
     name: str = request.path_params["name"]
     stem = name.removesuffix(".js")
     site_id, _, wanted_hash = stem.partition(".")
     files: dict[str, WidgetFile] = request.app.state.widgets
-    item = files.get(site_id)
+    # Only configured sites: a dist folder may still hold a site whose config was removed.
+    item = files.get(site_id) if site_id in request.app.state.sites else None
     if item is None or not name.endswith(".js") or (wanted_hash and wanted_hash != item.hash):
         raise ApiError(404, "unknown_widget", f"no widget {name!r} is built")
     if _accepts(request, "br"):
@@ -71,11 +78,10 @@ async def widget(request: Request) -> Response:
         "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
     }
+    if _matches(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)
     if coding:
         headers["Content-Encoding"] = coding
-    inm = request.headers.get("if-none-match", "")
-    if etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*":
-        return Response(status_code=304, headers=headers)
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 

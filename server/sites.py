@@ -6,12 +6,13 @@ file, the key path and what was expected; nothing here ever shows a traceback to
 
 from __future__ import annotations
 
+import datetime
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import ConfigError
 
@@ -37,6 +38,8 @@ TEXT_KEYS = (
     "gpc_notice", "consent_id", "consent_date", "receipt_link", "withdraw", "reopen",
     "always_on", "services",
 )
+# Placeholders each text may use, filled in by the widget; any other {name} is a typo.
+PLACEHOLDERS = {"placeholder": ("service", "category"), "placeholder_button": ("service", "category")}
 POSITIONS = ("bottom", "top", "center", "bottom-left", "bottom-right")
 CORNERS = ("bottom-left", "bottom-right")
 RTL_LANGUAGES = ("ar", "fa", "he", "ur", "yi", "ps", "dv", "ku", "sd", "ug")
@@ -48,6 +51,9 @@ _COOKIE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*]{1,128}$")
 _HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(/[A-Za-z0-9_.\-/]*)?$")
 _CSS_VALUE = re.compile(r"^[#A-Za-z0-9 ().,%-]{1,64}$")
 _CSS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_HOST = re.compile(r"^([a-z0-9-]+(\.[a-z0-9-]+)*|[0-9a-f.]*:[0-9a-f:.]*)$")
+_EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,9 @@ class _Reader:
         return _Reader(self.source, self.key(name), self.table[name])
 
     def tables(self, name: str, required: bool = False) -> list[_Reader]:
+        if isinstance(self.table.get(name), dict):
+            key = self.key(name)
+            raise self.error(name, f"expected a list of tables: write [[{key}]], not [{key}]")
         values = self.get(name, list, None if required else [])
         return [_Reader(self.source, f"{self.key(name)}[{i}]", v) for i, v in enumerate(values)]
 
@@ -197,7 +206,8 @@ class _Reader:
 
 def _kind(value: Any) -> str:
     return {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+            list: "a list", dict: "a table", datetime.date: "a date", datetime.datetime: "a date-time",
+            datetime.time: "a time"}.get(type(value), type(value).__name__)
 
 
 def _type_name(kind: type) -> str:
@@ -205,26 +215,60 @@ def _type_name(kind: type) -> str:
             dict: "a table"}.get(kind, kind.__name__)
 
 
-def _origin(reader: _Reader, index: int, value: str) -> str:
-    parts = urlsplit(value)
-    valid = (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and parts.path in ("", "/")
-        and not parts.query
-        and not parts.fragment
-        and not parts.username
-    )
+def _http_url(value: str) -> SplitResult | None:
+    """The parts of an absolute http(s) URL with a plausible host and port, else None."""
     try:
+        parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        valid = False
-    if not valid:
+        return None
+    ok = parts.scheme in ("http", "https") and parts.hostname and _HOST.match(parts.hostname) \
+        and not parts.username
+    return parts if ok else None
+
+
+def _origin(reader: _Reader, index: int, value: str) -> str:
+    parts = _http_url(value)
+    if parts is None or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise reader.error(
             f"origins[{index}]",
             f"expected an origin like https://shop.example (scheme, host, optional port), got {value!r}",
         )
-    return value.rstrip("/")
+    # The form browsers send in the Origin header: lowercase, no default port.
+    host = parts.netloc.lower()
+    default_port = {"http": ":80", "https": ":443"}[parts.scheme]
+    return f"{parts.scheme}://{host.removesuffix(default_port)}"
+
+
+def _url(reader: _Reader, name: str, relative: bool, default: str | None = None) -> str:
+    """An http(s) URL, or (when `relative`) a path on the site like /privacy."""
+    value = reader.text(name, default)
+    if not value:
+        return value
+    if relative and value.startswith("/") and not value.startswith("//") and value.isprintable() \
+            and " " not in value:
+        return value
+    parts = _http_url(value)
+    if parts is not None and (relative or not (parts.query or parts.fragment)):
+        return value
+    expected = "an https:// URL or a path on the site like /privacy" if relative else \
+        "an https:// URL without ?query or #fragment"
+    raise reader.error(name, f"expected {expected}, got {value!r}")
+
+
+def _contact(reader: _Reader) -> str:
+    value = reader.text("contact").strip()
+    if _EMAIL.match(value.removeprefix("mailto:")) or _http_url(value):
+        return value
+    raise reader.error("contact", f"expected an email address or an https:// URL, got {value!r}")
+
+
+def _policy_version(reader: _Reader) -> str:
+    raw = reader.table.get("policy_version")
+    if isinstance(raw, datetime.date) and not isinstance(raw, datetime.datetime):
+        reader.seen.add("policy_version")
+        return raw.isoformat()  # policy_version = 2026-11-01 without quotes is a TOML date
+    return reader.text("policy_version")
 
 
 def _service(reader: _Reader) -> Service:
@@ -254,6 +298,8 @@ def _category(reader: _Reader) -> Category:
     )
     if required and not cat.default:
         raise reader.error("default", "a required category is always on: default must be true")
+    if required and cat.gpc_optout:
+        raise reader.error("gpc_optout", "a required category is always on: it cannot be switched off by GPC")
     reader.done()
     return cat
 
@@ -264,6 +310,26 @@ def _no_duplicates(reader: _Reader, name: str, ids: list[str]) -> None:
         if value in seen:
             raise reader.error(f"{name}[{i}].id", f"duplicate id {value!r}")
         seen.add(value)
+
+
+def _no_duplicate_services(reader: _Reader, categories: tuple[Category, ...]) -> None:
+    """Service ids are page-wide (data-service="..."): one id may live in one category only."""
+    owner: dict[str, str] = {}
+    for ci, cat in enumerate(categories):
+        for si, svc in enumerate(cat.services):
+            if svc.id in owner:
+                raise reader.error(f"categories[{ci}].services[{si}].id",
+                                   f"duplicate id {svc.id!r}: already a service of category "
+                                   f"{owner[svc.id]!r}")
+            owner[svc.id] = cat.id
+
+
+def _placeholders(reader: _Reader, key: str, value: str) -> None:
+    allowed = PLACEHOLDERS.get(key, ())
+    for name in _PLACEHOLDER.findall(value):
+        if name not in allowed:
+            known = ", ".join("{" + a + "}" for a in allowed) or "none"
+            raise reader.error(key, f"unknown placeholder {{{name}}} (this text may use: {known})")
 
 
 def _texts(reader: _Reader, categories: tuple[Category, ...]) -> dict[str, dict[str, Any]]:
@@ -280,6 +346,8 @@ def _texts(reader: _Reader, categories: tuple[Category, ...]) -> dict[str, dict[
             if key not in TEXT_KEYS:
                 raise lr.error(key, f"unknown text (known texts: {', '.join(TEXT_KEYS)})")
             flat[key] = lr.text(key)
+            if key in PLACEHOLDERS:
+                _placeholders(lr, key, flat[key])
         cats: dict[str, dict[str, str]] = {}
         cr = lr.sub("categories")
         for cid in cr.table:
@@ -294,8 +362,7 @@ def _texts(reader: _Reader, categories: tuple[Category, ...]) -> dict[str, dict[
         texts[lang] = flat
     reader.done()
     if not texts:
-        raise reader.error("", "at least one language is required") if reader.path else \
-            ConfigError(reader.source, "texts", "at least one language is required")
+        raise ConfigError(reader.source, reader.path, "at least one language is required, like [texts.en]")
     _same_texts_everywhere(reader, texts, declared)
     return texts
 
@@ -321,12 +388,18 @@ def _integrations(reader: _Reader, declared: set[str]) -> Integrations:
     mapping: dict[str, tuple[str, ...]] = {}
     mr = reader.sub("consent_mode_map")
     raw_map = mr.table or {k: list(v) for k, v in DEFAULT_CONSENT_MODE_MAP.items() if k in declared}
+    owner: dict[str, str] = {}
     for cid in raw_map:
         if cid not in declared:
             raise mr.error(cid, "names a category that is not declared in [[categories]]")
         signals = _Reader(reader.source, mr.path, raw_map).strings(
             cid, re.compile("^(" + "|".join(CONSENT_MODE_SIGNALS) + ")$"),
             "one of " + ", ".join(CONSENT_MODE_SIGNALS))
+        for i, signal in enumerate(signals):
+            if signal in owner:
+                raise mr.error(f"{cid}[{i}]", f"signal {signal!r} is already mapped to category "
+                                              f"{owner[signal]!r}: one category per signal")
+            owner[signal] = cid
         mapping[cid] = signals
     wait = reader.get("wait_for_update", int, 500)
     if not 0 <= wait <= 10000:
@@ -375,6 +448,7 @@ def parse_site(data: dict[str, Any], source: str) -> SiteConfig:
     if not categories:
         raise top.error("categories", "at least one category is required")
     _no_duplicates(top, "categories", [c.id for c in categories])
+    _no_duplicate_services(top, categories)
     declared = {c.id for c in categories}
     texts = _texts(top.sub("texts", required=True), categories)
     integrations = _integrations(top.sub("integrations"), declared)
@@ -384,6 +458,10 @@ def parse_site(data: dict[str, Any], source: str) -> SiteConfig:
     origins_raw = site.strings("origins", required=True)
     if not origins_raw:
         raise site.error("origins", "at least one origin is required")
+    origins = tuple(_origin(site, i, o) for i, o in enumerate(origins_raw))
+    for i, origin in enumerate(origins):
+        if origin in origins[:i]:
+            raise site.error(f"origins[{i}]", f"duplicate origin {origin!r}")
     lifetime = site.get("lifetime_days", int, 180)
     if not 1 <= lifetime <= 3650:
         raise site.error("lifetime_days", f"expected days from 1 to 3650, got {lifetime}")
@@ -393,17 +471,17 @@ def parse_site(data: dict[str, Any], source: str) -> SiteConfig:
     config = SiteConfig(
         id=site.text("id", pattern=_ID, what="an id of lowercase letters, digits, - or _"),
         name=site.text("name"),
-        contact=site.text("contact"),
-        origins=tuple(_origin(site, i, o) for i, o in enumerate(origins_raw)),
-        policy_url=site.text("policy_url"),
-        policy_version=site.text("policy_version"),
+        contact=_contact(site),
+        origins=origins,
+        policy_url=_url(site, "policy_url", relative=True),
+        policy_version=_policy_version(site),
         default_language=site.text("default_language", pattern=_LANG, what="a language tag"),
         categories=categories,
         texts=texts,
         lifetime_days=lifetime,
         cookie_name=site.text("cookie_name", "crumb_consent", _COOKIE_NAME, "a cookie name"),
         size_budget=budget,
-        api_url=site.text("api_url", ""),
+        api_url=_url(site, "api_url", relative=False, default=""),
         integrations=integrations,
         ui=ui,
         source=source,

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
+from ..errors import StartupError
 from . import Event, StoredEvent, VerifyResult
 from .chain import GENESIS, link, payload_hash
 
@@ -108,22 +109,32 @@ class PostgresStorage:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
+        """Connect, create the schema if named, apply pending migrations, start the writer.
+
+        Raises StartupError naming the database (password hidden) when it cannot be reached."""
         settings = {"search_path": self.schema} if self.schema else {}
-        if self.schema:
-            conn = await asyncpg.connect(self.url)
-            try:
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.schema)}")
-            except asyncpg.UniqueViolationError:
-                pass  # created by a worker starting at the same moment
-            finally:
-                await conn.close()
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size,
-                                               server_settings=settings)
-        async with self._pool.acquire() as conn:
-            self.schema = await conn.fetchval("SELECT current_schema()")
-            if self.schema is None:
-                raise RuntimeError("PostgreSQL: no schema on the search_path exists")
-            await self._migrate(conn)
+        try:
+            if self.schema:
+                conn = await asyncpg.connect(self.url)
+                try:
+                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.schema)}")
+                except asyncpg.UniqueViolationError:
+                    pass  # created by a worker starting at the same moment
+                finally:
+                    await conn.close()
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size,
+                                                   server_settings=settings)
+            async with self._pool.acquire() as conn:
+                self.schema = await conn.fetchval("SELECT current_schema()")
+                if self.schema is None:
+                    raise StartupError(f"PostgreSQL {redact(self.url)}: no schema of the search_path exists")
+                await self._migrate(conn)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool = None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StartupError(f"cannot use PostgreSQL at {redact(self.url)}: {reason}") from None
         self._task = asyncio.create_task(self._write_loop())
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
@@ -223,6 +234,32 @@ class PostgresStorage:
                 list(last), [s.seq for s in last.values()], [s.chain for s in last.values()])
         return stored
 
+    async def import_log(self, items: AsyncIterator[StoredEvent], heads: dict[str, str]) -> int:
+        """Copy events exactly as stored elsewhere (seq, hashes, chain, erased) into this empty log,
+        with the source's chain heads, in one transaction. Raises ValueError if the log is not empty."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE events, chain_heads IN EXCLUSIVE MODE")
+            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events) "
+                                   "OR EXISTS (SELECT 1 FROM chain_heads)"):
+                raise ValueError(f"the target schema {self.schema!r} already holds consent events")
+            last_seq: dict[str, int] = {}
+            count, batch = 0, []
+            async for item in items:
+                batch.append(item)
+                last_seq[item.event.site] = item.seq
+                if len(batch) >= PAGE:
+                    await conn.execute(_INSERT, *_columns(batch))
+                    count, batch = count + len(batch), []
+            if batch:
+                await conn.execute(_INSERT, *_columns(batch))
+                count += len(batch)
+            sites = sorted(heads)
+            await conn.execute(
+                "INSERT INTO chain_heads (site, seq, chain) SELECT * FROM unnest($1::text[], $2::bigint[], "
+                "$3::text[])", sites, [last_seq.get(site, 0) for site in sites], [heads[s] for s in sites])
+            await conn.execute("SELECT setval('events_seq', greatest((SELECT max(seq) FROM events), 1))")
+        return count
+
     # -- reading ---------------------------------------------------------------------------
 
     async def history(self, site: str, consent_id: str) -> list[StoredEvent]:
@@ -267,6 +304,15 @@ class PostgresStorage:
                                     "chain broken: an event before it was removed or reordered")
             previous = item.chain
         return VerifyResult(site, True, checked)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _ident(name: str) -> str:

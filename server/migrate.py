@@ -1,0 +1,94 @@
+"""`python -m server migrate-sqlite-to-postgres`: copy a SQLite consent log into PostgreSQL.
+
+Every event keeps its seq, payload hash, chain value and erased flag, so each site's hash
+chain arrives intact; the copy is one transaction (all or nothing) into an empty target, and
+every site is verified on the target before the command reports success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from .errors import CrumbError, StartupError
+from .settings import load_settings
+from .storage.postgres import PostgresStorage, redact
+from .storage.sqlite import SqliteStorage
+
+BATCH = 1000
+
+
+class MigrationError(CrumbError):
+    """The copy could not be made or did not verify; nothing was committed to the target."""
+
+
+async def migrate(source: Path, target_url: str, schema: str | None = None,
+                  out: list[str] | None = None) -> int:
+    """Copy every event of `source` into the PostgreSQL database at `target_url`; returns the count."""
+    lines = out if out is not None else []
+    if not source.is_file():
+        raise MigrationError(f"--from {source}: no such SQLite file")
+    heads = _read_heads(source)
+    src = SqliteStorage(source)
+    dst = PostgresStorage(target_url, schema=schema)
+    await src.open()
+    try:
+        for site in await src.sites():  # a broken source would arrive broken: refuse it
+            result = await src.verify(site)
+            if not result.ok:
+                raise MigrationError(f"--from {source}: site {site} does not verify (event "
+                                     f"{result.bad_seq}: {result.problem}); nothing was copied")
+        await dst.open()
+        try:
+            try:
+                copied = await dst.import_log(src.events(), heads)
+            except ValueError as exc:
+                raise MigrationError(f"--to {redact(target_url)}: {exc}; nothing was copied") from None
+            failed = []
+            for site in await dst.sites():
+                result = await dst.verify(site)
+                if result.ok:
+                    lines.append(f"{site}: ok, {result.checked} events, chain intact")
+                else:
+                    failed.append(f"{site}: FAILED at event {result.bad_seq}: {result.problem}")
+            if failed:
+                raise MigrationError("the copy does not verify on the target: " + "; ".join(failed))
+        finally:
+            await dst.close()
+    finally:
+        await src.close()
+    return copied
+
+
+def _read_heads(path: Path) -> dict[str, str]:
+    """Each site's chain head as the source recorded it (so a truncated log stays detectable)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return dict(conn.execute("SELECT site, chain FROM chain_heads").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise MigrationError(f"--from {path}: not a Crumb SQLite log ({exc})") from None
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m server migrate-sqlite-to-postgres",
+        description="Copy the SQLite consent log into an empty PostgreSQL database, chains intact.")
+    p.add_argument("--from", dest="source", help="SQLite file (default: CRUMB_DB or ./data/crumb.sqlite3)")
+    p.add_argument("--to", dest="target", help="postgresql:// URL (default: CRUMB_DATABASE_URL)")
+    args = p.parse_args(argv)
+    settings = load_settings({"db": args.source})
+    target = args.target or settings.database_url
+    if not target.startswith(("postgresql://", "postgres://")):
+        raise StartupError("--to: expected a postgresql:// URL (or set CRUMB_DATABASE_URL)")
+    lines: list[str] = []
+    count = asyncio.run(migrate(settings.db_path, target, out=lines))
+    for line in lines:
+        print(line)
+    print(f"copied {count} events from {settings.db_path} to {redact(target)}")
+    return 0
+

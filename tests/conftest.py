@@ -9,16 +9,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from server.settings import Settings
+from server.storage import Storage, open_storage
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CRUMB_CHROMIUM", "/usr/bin/chromium")
 TRACKER_PATHS = ("/static/trackers/", "/demo/collect?")
+TEST_SECRET = "test-secret-key-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -49,7 +53,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None,
         **os.environ,
         "CRUMB_DATA": str(tmp),
         "CRUMB_DIST": str(tmp / "dist"),
-        "CRUMB_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "CRUMB_SECRET_KEY": TEST_SECRET,
         "CRUMB_RATE_LIMIT": "1000000",
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
@@ -80,6 +84,34 @@ def stop_server(server: Server) -> None:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def backend_settings(backend: str, tmp: Path, **overrides: object) -> Settings:
+    """Settings for a storage backend on a fresh, empty database under `tmp`."""
+    if backend != "sqlite":
+        raise ValueError(f"unknown storage backend {backend!r}")
+    values: dict[str, object] = {
+        "data_dir": tmp, "dist_dir": tmp / "dist", "db_path": tmp / "crumb.sqlite3",
+        "secret_keys": (TEST_SECRET,), "rate_limit_per_minute": 0, **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend under test; storage and API tests run once per backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def storage(backend: str, tmp_path: Path) -> AsyncIterator[Storage]:
+    """An opened, empty Storage of the backend under test."""
+    store = open_storage(backend_settings(backend, tmp_path))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture(scope="session")

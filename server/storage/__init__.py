@@ -1,4 +1,14 @@
-"""Storage: one protocol for the append-only consent log, one module per backend."""
+"""Storage: one protocol for the append-only consent log, one module per backend.
+
+Rules every backend keeps (the SQLite backend is the reference; tests/test_storage.py runs
+against each backend through the `storage` fixture):
+- Hashes come from `chain.py` only: `payload_hash` on append, `personal_digest` on erasure,
+  `link` for the chain, and `check_chain` walks a site's events in `verify`.
+- Each site has a chain head (last seq, position and chain) updated in the same transaction as
+  the events, and at most one purge checkpoint (the last purged seq, position and chain).
+- `seq` grows in chain order within a site; `pos` counts a site's events from 1 without gaps.
+- Personal fields are `chain.PERSONAL_FIELDS` (user agent, IP hash); nothing else is erased.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ class Event:
     ip_hash: str
     created_at: float
     services: dict[str, bool] = field(default_factory=dict)
+    actor: str = ""  # who erased the consent id (kind "erased" only)
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,15 @@ class StoredEvent:
     payload_hash: str
     chain: str
     erased: bool = False
+    pos: int = 0  # 1-based position in the site's chain (0: the backend does not store it)
+    personal_digest: str = ""  # chain.personal_digest of the erased personal fields
+    hash_version: int = 2  # chain.HASH_VERSION the payload hash was computed with
 
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """`bad_seq` names the first event that is altered, missing after, or out of order."""
+
     site: str
     ok: bool
     checked: int
@@ -66,18 +82,24 @@ class Storage(Protocol):
                until: float | None = None) -> AsyncIterator[StoredEvent]:
         """Every event in log order, streamed (memory stays flat)."""
 
-    async def verify(self, site: str) -> VerifyResult: ...
+    async def verify(self, site: str) -> VerifyResult:
+        """Recompute the site's chain from its checkpoint with `chain.check_chain`, on one
+        consistent snapshot, comparing the end with the site's chain head."""
 
-    async def sites(self) -> list[str]: ...
+    async def sites(self) -> list[str]:
+        """Every site that has a chain (events, a head or a checkpoint), sorted."""
 
     async def erase(self, site: str, consent_id: str, actor: str) -> int:
         """Remove the personal payload (user agent, IP hash) of every event of a consent id, keep
         each payload hash so the chain still verifies, and append an `erased` event naming
-        `actor`. Returns how many events were erased."""
+        `actor` (chained like any event, in the same transaction). Returns how many events were
+        erased; when there is nothing left to erase, returns 0 and appends nothing."""
 
     async def purge(self, older_than: float, site: str | None = None) -> int:
         """Delete events created before `older_than` (UTC seconds), keeping a per-site checkpoint
-        (the last removed seq and its chain) so `verify` continues from there."""
+        (the last removed seq and its chain) so `verify` continues from there. Only a prefix of
+        each site's chain is removed: the events before the site's first event at or after
+        `older_than`. Returns how many events were removed."""
 
 
 def open_storage(settings: Settings) -> Storage:

@@ -14,7 +14,6 @@ ES5 syntax (no arrow functions, let/const, template strings, classes) and must n
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 import brotli
 import rcssmin
+import zopfli.gzip
 from calmjs.parse import es5
 from calmjs.parse.exceptions import ECMASyntaxError, ProductionError
 from calmjs.parse.unparsers.es5 import minify_print
@@ -39,7 +39,7 @@ SOURCES = ("util.js", "state.js", "blocking.js", "integrations.js", "ui.js", "ma
 MANIFEST = "manifest.json"
 # Stand-ins the minifier leaves alone (undeclared globals), swapped for the site's data after.
 _SLOTS = {"CFG": "__crumb_cfg__", "HTML": "__crumb_html__", "CSS": "__crumb_css__"}
-_MINIFIER = f"calmjs.parse {version('calmjs.parse')}"
+_TOOLS = f"calmjs.parse {version('calmjs.parse')} zopfli {version('zopfli')} brotli {version('brotli')}"
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,9 @@ def bundle(site: SiteConfig, widget_dir: Path = WIDGET_DIR) -> bytes:
 
 
 def _gzip(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=9, mtime=0)
+    """Zopfli: a standard gzip stream about 5% smaller than gzip -9, worth its ~1 s per build
+    because the file is compressed once and served many times (mtime 0: deterministic)."""
+    return bytes(zopfli.gzip.compress(data))
 
 
 def _brotli(data: bytes) -> bytes:
@@ -183,7 +185,7 @@ def _brotli(data: bytes) -> bytes:
 
 def inputs_fingerprint(site: SiteConfig, widget_dir: Path = WIDGET_DIR) -> str:
     """Hash of everything a build reads: rebuild when it changes."""
-    h = hashlib.sha256(_MINIFIER.encode())
+    h = hashlib.sha256(_TOOLS.encode())
     h.update(Path(site.source).read_bytes() if site.source else repr(site).encode())
     for path in sorted(widget_dir.rglob("*")):
         if path.is_file():

@@ -1,8 +1,10 @@
 """`python -m server migrate-sqlite-to-postgres`: copy a SQLite consent log into PostgreSQL.
 
-Every event keeps its seq, payload hash, chain value and erased flag, so each site's hash
-chain arrives intact; the copy is one transaction (all or nothing) into an empty target, and
-every site is verified on the target before the command reports success.
+Every event keeps its seq, position, payload hash, chain value and erasure, and the chain heads
+and purge checkpoints come along, so each site's hash chain arrives intact. The source must
+verify; the copy is one transaction into an empty target that commits only if every site
+verifies on the target; the command then verifies the committed copy again and reports it.
+Stop the server (or point it at the old database read-only) while the copy runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from .errors import CrumbError, StartupError
 from .settings import load_settings
@@ -21,7 +24,7 @@ BATCH = 1000
 
 
 class MigrationError(CrumbError):
-    """The copy could not be made or did not verify; nothing was committed to the target."""
+    """The copy could not be made: the source is missing or broken, or the target not empty."""
 
 
 async def migrate(source: Path, target_url: str, schema: str | None = None,
@@ -30,11 +33,12 @@ async def migrate(source: Path, target_url: str, schema: str | None = None,
     lines = out if out is not None else []
     if not source.is_file():
         raise MigrationError(f"--from {source}: no such SQLite file")
-    heads = _read_heads(source)
+    _check_sqlite(source)
     src = SqliteStorage(source)
     dst = PostgresStorage(target_url, schema=schema)
-    await src.open()
+    await src.open()  # brings an older SQLite schema up to date first
     try:
+        heads, checkpoints = _read_marks(source)
         for site in await src.sites():  # a broken source would arrive broken: refuse it
             result = await src.verify(site)
             if not result.ok:
@@ -43,7 +47,7 @@ async def migrate(source: Path, target_url: str, schema: str | None = None,
         await dst.open()
         try:
             try:
-                copied = await dst.import_log(src.events(), heads)
+                copied = await dst.import_log(src.events(), heads, checkpoints)
             except ValueError as exc:
                 raise MigrationError(f"--to {redact(target_url)}: {exc}; nothing was copied") from None
             failed = []
@@ -62,16 +66,28 @@ async def migrate(source: Path, target_url: str, schema: str | None = None,
     return copied
 
 
-def _read_heads(path: Path) -> dict[str, str]:
-    """Each site's chain head as the source recorded it (so a truncated log stays detectable)."""
+def _check_sqlite(path: Path) -> None:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return dict(conn.execute("SELECT site, chain FROM chain_heads").fetchall())
+            conn.execute("SELECT count(*) FROM events").fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise MigrationError(f"--from {path}: not a Crumb SQLite log ({exc})") from None
+
+
+def _read_marks(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The source's chain heads and purge checkpoints, as recorded (so a truncated end or a
+    purged start stays what it is)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        heads = conn.execute("SELECT site, seq, pos, chain FROM chain_heads").fetchall()
+        checkpoints = conn.execute(
+            "SELECT site, seq, pos, chain, purged, created_at FROM checkpoints").fetchall()
+    finally:
+        conn.close()
+    return heads, checkpoints
 
 
 def main(argv: list[str]) -> int:

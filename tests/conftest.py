@@ -18,11 +18,13 @@ import pytest
 
 from server.settings import Settings
 from server.storage import Storage, open_storage
+from tests.postgres_db import drop_test_schemas, postgres_test_url, schema_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CRUMB_CHROMIUM", "/usr/bin/chromium")
 TRACKER_PATHS = ("/static/trackers/", "/demo/collect?")
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+BACKENDS = ("sqlite", "postgres")
 
 
 def free_port() -> int:
@@ -87,20 +89,26 @@ def stop_server(server: Server) -> None:
 
 
 def backend_settings(backend: str, tmp: Path, **overrides: object) -> Settings:
-    """Settings for a storage backend on a fresh, empty database under `tmp`."""
-    if backend != "sqlite":
+    """Settings for a storage backend on a fresh, empty database under `tmp` (for PostgreSQL: a
+    schema of its own, the same for the same `tmp`, dropped when the test ends)."""
+    if backend not in BACKENDS:
         raise ValueError(f"unknown storage backend {backend!r}")
     values: dict[str, object] = {
         "data_dir": tmp, "dist_dir": tmp / "dist", "db_path": tmp / "crumb.sqlite3",
+        "database_url": schema_url(tmp) if backend == "postgres" else "",
         "secret_keys": (TEST_SECRET,), "rate_limit_per_minute": 0, **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The storage backend under test; storage and API tests run once per backend."""
-    return str(request.param)
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The storage backend under test; storage and API tests run once per backend. PostgreSQL
+    is skipped with a message only when none answers and CRUMB_TEST_DATABASE_URL is unset."""
+    if request.param == "postgres":
+        postgres_test_url()
+    yield str(request.param)
+    drop_test_schemas()
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ answers, PostgreSQL tests are skipped with a message saying so.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
@@ -21,6 +23,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 _T = TypeVar("_T")
 _reachable: dict[str, str] = {}
 _created: list[tuple[str, str]] = []
+_SESSION = secrets.token_hex(3)
 
 
 def run_sync(factory: Callable[[], Awaitable[_T]]) -> _T:
@@ -65,16 +68,18 @@ def postgres_test_url() -> str:
     return DEFAULT_URL
 
 
-def new_schema_url() -> str:
-    """A URL whose search_path is a fresh, random schema (created by the storage on open)."""
+def schema_url(tmp: Path) -> str:
+    """A URL whose search_path is this test's own schema (created by the storage on open): the
+    same for the same `tmp` folder, distinct for every folder and every test session."""
     base = postgres_test_url()
-    schema = f"crumb_test_{secrets.token_hex(6)}"
-    _created.append((base, schema))
+    schema = f"crumb_test_{_SESSION}_{hashlib.sha256(str(tmp).encode()).hexdigest()[:10]}"
+    if (base, schema) not in _created:
+        _created.append((base, schema))
     return f"{base}{'&' if '?' in base else '?'}search_path={schema}"
 
 
 def drop_test_schemas() -> None:
-    """Drop every schema handed out by new_schema_url so far."""
+    """Drop every schema handed out by schema_url so far."""
     while _created:
         _drop_schema(*_created.pop())
 
@@ -88,3 +93,29 @@ def _drop_schema(base: str, schema: str) -> None:
             await conn.close()
 
     run_sync(drop)
+
+
+def execute_sql(url: str, sql: str, *args: object) -> None:
+    """Run one statement written with SQLite's `?` placeholders against the database at `url`,
+    values inlined as literals (so untyped expressions like `? + ?` mean the same as in SQLite)."""
+    parts = sql.split("?")
+    if len(parts) != len(args) + 1:
+        raise ValueError(f"{len(args)} values for {len(parts) - 1} placeholders in {sql!r}")
+    text = parts[0] + "".join(_literal(value) + part for value, part in zip(args, parts[1:], strict=True))
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(text)
+        finally:
+            await conn.close()
+
+    run_sync(run)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"no literal for {value!r}")
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)

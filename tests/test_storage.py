@@ -14,7 +14,9 @@ import pytest
 from server.errors import StartupError
 from server.storage import Event, Storage
 from server.storage.chain import GENESIS, legacy_payload_hash, link
+from server.storage.postgres import PostgresStorage
 from server.storage.sqlite import _MIGRATIONS, SqliteStorage
+from tests.postgres_db import execute_sql
 
 DAY = 86400.0
 
@@ -35,6 +37,9 @@ async def count(storage: Storage, site: str | None = None) -> int:
 
 def tamper(storage: Storage, sql: str, *args: object) -> None:
     """Change the database behind the storage's back, as an attacker with file access would."""
+    if isinstance(storage, PostgresStorage):
+        execute_sql(storage.url, sql, *args)
+        return
     if not isinstance(storage, SqliteStorage):
         pytest.skip(f"no raw SQL access for {type(storage).__name__}")
     with sqlite3.connect(storage.path) as conn:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,12 +22,14 @@ import asyncpg
 
 from ..errors import StartupError
 from . import Event, StoredEvent, VerifyResult
-from .chain import GENESIS, link, payload_hash
+from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
 
 SCHEMA_VERSION = 1
 MAX_BATCH = 512
 PAGE = 1000
 
+# Version N means migrations 1..N are applied (rows of crumb_schema); each runs in one
+# transaction with its record. Version 1 is the whole of SQLite's schema version 2.
 _MIGRATIONS = {
     1: """
     CREATE TABLE events (
@@ -45,26 +48,52 @@ _MIGRATIONS = {
         created_at DOUBLE PRECISION NOT NULL,
         payload_hash TEXT NOT NULL,
         chain TEXT NOT NULL,
-        erased BOOLEAN NOT NULL DEFAULT FALSE
+        erased BOOLEAN NOT NULL DEFAULT FALSE,
+        pos BIGINT NOT NULL,
+        actor TEXT NOT NULL DEFAULT '',
+        personal_digest TEXT,
+        hash_version INTEGER NOT NULL
     );
     CREATE SEQUENCE events_seq OWNED BY events.seq;
     CREATE INDEX events_site_seq ON events(site, seq);
     CREATE INDEX events_consent ON events(site, consent_id);
     CREATE INDEX events_time ON events(site, created_at);
-    CREATE TABLE chain_heads (site TEXT PRIMARY KEY, seq BIGINT NOT NULL, chain TEXT NOT NULL);
+    CREATE TABLE chain_heads (
+        site TEXT PRIMARY KEY, seq BIGINT NOT NULL, pos BIGINT NOT NULL, chain TEXT NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        site TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        pos BIGINT NOT NULL,
+        chain TEXT NOT NULL,
+        purged BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
     """,
 }
 
 _COLUMNS = ("seq, site, consent_id, kind, categories::text, services::text, policy_version, method, "
-            "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, erased")
+            "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, erased, pos, actor, "
+            "personal_digest, hash_version")
 
 _INSERT = (
     "INSERT INTO events (seq, site, consent_id, kind, categories, services, policy_version, method, "
-    "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, erased) "
-    "SELECT s, si, ci, k, ca::jsonb, se::jsonb, pv, m, l, g, ua, ip, t, ph, ch, er FROM unnest("
-    "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
-    "$9::text[], $10::boolean[], $11::text[], $12::text[], $13::float8[], $14::text[], $15::text[], "
-    "$16::boolean[]) AS r(s, si, ci, k, ca, se, pv, m, l, g, ua, ip, t, ph, ch, er)"
+    "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, erased, pos, actor, "
+    "personal_digest, hash_version) "
+    "SELECT s, si, ci, k, ca::jsonb, se::jsonb, pv, m, l, g, ua, ip, t, ph, ch, er, po, ac, pd, hv "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[], $13::float8[], $14::text[], "
+    "$15::text[], $16::boolean[], $17::bigint[], $18::text[], $19::text[], $20::int[]) "
+    "AS r(s, si, ci, k, ca, se, pv, m, l, g, ua, ip, t, ph, ch, er, po, ac, pd, hv)"
+)
+
+_SITES = ("SELECT site FROM chain_heads UNION SELECT site FROM checkpoints "
+          "UNION SELECT DISTINCT site FROM events ORDER BY 1")
+
+_UPSERT_HEADS = (
+    "INSERT INTO chain_heads (site, seq, pos, chain) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) "
+    "ON CONFLICT (site) DO UPDATE SET seq = excluded.seq, pos = excluded.pos, chain = excluded.chain"
 )
 
 
@@ -73,19 +102,22 @@ def row_to_stored(row: Sequence[Any]) -> StoredEvent:
         site=row[1], consent_id=row[2], kind=row[3], categories=json.loads(row[4]),
         services=json.loads(row[5]), policy_version=row[6], method=row[7], language=row[8],
         gpc=bool(row[9]), user_agent=row[10] or "", ip_hash=row[11] or "", created_at=row[12],
+        actor=row[17],
     )
     return StoredEvent(seq=row[0], event=event, payload_hash=row[13], chain=row[14],
-                       erased=bool(row[15]))
+                       erased=bool(row[15]), pos=row[16], personal_digest=row[18] or "",
+                       hash_version=row[19])
 
 
 def _columns(items: Sequence[StoredEvent]) -> list[list[Any]]:
-    """The 16 column arrays of _INSERT for these events."""
+    """The 20 column arrays of _INSERT for these events (an erased event has no personal fields)."""
     rows = [(s.seq, s.event.site, s.event.consent_id, s.event.kind,
              json.dumps(s.event.categories, sort_keys=True), json.dumps(s.event.services, sort_keys=True),
              s.event.policy_version, s.event.method, s.event.language, s.event.gpc,
              None if s.erased else s.event.user_agent, None if s.erased else s.event.ip_hash,
-             s.event.created_at, s.payload_hash, s.chain, s.erased) for s in items]
-    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(16)]
+             s.event.created_at, s.payload_hash, s.chain, s.erased, s.pos, s.event.actor,
+             s.personal_digest or None, s.hash_version) for s in items]
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(20)]
 
 
 def schema_from_url(url: str) -> str | None:
@@ -143,6 +175,9 @@ class PostgresStorage:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(self.schema or "", ":migrate"))
             await conn.execute("CREATE TABLE IF NOT EXISTS crumb_schema (version INTEGER NOT NULL)")
             version = await conn.fetchval("SELECT max(version) FROM crumb_schema") or 0
+            if version > SCHEMA_VERSION:
+                raise StartupError(f"PostgreSQL {redact(self.url)} has schema version {version}, newer "
+                                   f"than this Crumb ({SCHEMA_VERSION}): upgrade Crumb")
             for target in sorted(v for v in _MIGRATIONS if v > version):
                 await conn.execute(_MIGRATIONS[target])
                 await conn.execute("INSERT INTO crumb_schema (version) VALUES ($1)", target)
@@ -207,57 +242,121 @@ class PostgresStorage:
                     future.set_result(item)
 
     async def _lock_sites(self, conn: asyncpg.Connection, sites: Iterable[str]) -> None:
-        """Serialise writers of these sites' chains until the transaction ends (any process)."""
+        """Serialise writers of these sites' chains until the transaction ends (any process).
+
+        Keys are taken in ascending order, so two transactions never wait on each other in a
+        cycle (even when two sites share a key)."""
         for key in sorted({_lock_key(self.schema or "", site) for site in sites}):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
 
     async def _write_batch(self, events: list[Event]) -> list[StoredEvent]:
         async with self.pool.acquire() as conn, conn.transaction():
-            sites = sorted({e.site for e in events})
-            await self._lock_sites(conn, sites)
-            heads = {r["site"]: r["chain"] for r in await conn.fetch(
-                "SELECT site, chain FROM chain_heads WHERE site = ANY($1::text[])", sites)}
-            # Numbers drawn under the lock: within a site, seq order is chain order.
-            seqs = sorted(await conn.fetchval(
-                "SELECT array_agg(nextval('events_seq')) FROM generate_series(1, $1::int)", len(events)))
-            stored = []
-            for seq, e in zip(seqs, events, strict=True):
-                p_hash = payload_hash(e)
-                chain = link(heads.get(e.site, GENESIS), p_hash)
-                heads[e.site] = chain
-                stored.append(StoredEvent(seq=seq, event=e, payload_hash=p_hash, chain=chain))
-            await conn.execute(_INSERT, *_columns(stored))
-            last = {s.event.site: s for s in stored}
-            await conn.execute(
-                "INSERT INTO chain_heads (site, seq, chain) SELECT * FROM unnest($1::text[], $2::bigint[], "
-                "$3::text[]) ON CONFLICT (site) DO UPDATE SET seq = excluded.seq, chain = excluded.chain",
-                list(last), [s.seq for s in last.values()], [s.chain for s in last.values()])
+            return await self._insert(conn, events)
+
+    async def _insert(self, conn: asyncpg.Connection, events: list[Event]) -> list[StoredEvent]:
+        """Chain and insert `events` inside the caller's transaction."""
+        sites = sorted({e.site for e in events})
+        await self._lock_sites(conn, sites)
+        heads: dict[str, tuple[int, str]] = {r["site"]: (r["pos"], r["chain"]) for r in await conn.fetch(
+            "SELECT site, pos, chain FROM chain_heads WHERE site = ANY($1::text[])", sites)}
+        # Numbers drawn under the lock: within a site, seq order is chain order.
+        seqs = sorted(await conn.fetchval(
+            "SELECT array_agg(nextval('events_seq')) FROM generate_series(1, $1::int)", len(events)))
+        stored = []
+        for seq, e in zip(seqs, events, strict=True):
+            pos, previous = heads.get(e.site, (0, GENESIS))
+            p_hash = payload_hash(e)
+            chain = link(previous, p_hash)
+            heads[e.site] = (pos + 1, chain)
+            stored.append(StoredEvent(seq=seq, event=e, payload_hash=p_hash, chain=chain, pos=pos + 1,
+                                      hash_version=HASH_VERSION))
+        await conn.execute(_INSERT, *_columns(stored))
+        tails = {s.event.site: s for s in stored}
+        await conn.execute(_UPSERT_HEADS, list(tails), [s.seq for s in tails.values()],
+                           [s.pos for s in tails.values()], [s.chain for s in tails.values()])
         return stored
 
-    async def import_log(self, items: AsyncIterator[StoredEvent], heads: dict[str, str]) -> int:
-        """Copy events exactly as stored elsewhere (seq, hashes, chain, erased) into this empty log,
-        with the source's chain heads, in one transaction. Raises ValueError if the log is not empty."""
+    async def erase(self, site: str, consent_id: str, actor: str) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("LOCK TABLE events, chain_heads IN EXCLUSIVE MODE")
-            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events) "
-                                   "OR EXISTS (SELECT 1 FROM chain_heads)"):
-                raise ValueError(f"the target schema {self.schema!r} already holds consent events")
-            last_seq: dict[str, int] = {}
+            await self._lock_sites(conn, [site])
+            items = [row_to_stored(r) for r in await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE site = $1 AND consent_id = $2 AND NOT erased "
+                "AND kind <> 'erased' ORDER BY seq", site, consent_id)]
+            if not items:
+                return 0
+            await conn.execute(
+                "UPDATE events SET user_agent = NULL, ip_hash = NULL, erased = TRUE, personal_digest = d "
+                "FROM unnest($1::bigint[], $2::text[]) AS r(s, d) WHERE events.seq = r.s",
+                [s.seq for s in items],
+                [personal_digest(s.event) if s.hash_version >= 2 else None for s in items])
+            last = items[-1].event
+            await self._insert(conn, [Event(
+                site=site, consent_id=consent_id, kind="erased", categories={}, services={},
+                policy_version=last.policy_version, method="erasure", language=last.language,
+                gpc=False, user_agent="", ip_hash="", created_at=time.time(), actor=actor)])
+            return len(items)
+
+    async def purge(self, older_than: float, site: str | None = None) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            sites = [site] if site is not None else [
+                r[0] for r in await conn.fetch("SELECT DISTINCT site FROM events")]
+            await self._lock_sites(conn, sites)
+            removed = 0
+            for site_id in sites:
+                # Only a prefix of the chain: everything before the first event to keep.
+                first_kept = await conn.fetchval(
+                    "SELECT min(seq) FROM events WHERE site = $1 AND created_at >= $2", site_id, older_than)
+                row = await conn.fetchrow(
+                    "SELECT seq, pos, chain FROM events WHERE site = $1 AND seq < $2 "
+                    "ORDER BY seq DESC LIMIT 1", site_id, first_kept if first_kept is not None else 2**62)
+                if row is None:
+                    continue
+                status = await conn.execute("DELETE FROM events WHERE site = $1 AND seq <= $2",
+                                            site_id, row["seq"])
+                count = int(status.split()[-1])
+                removed += count
+                await conn.execute(
+                    "INSERT INTO checkpoints (site, seq, pos, chain, purged, created_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (site) DO UPDATE SET seq = excluded.seq, "
+                    "pos = excluded.pos, chain = excluded.chain, "
+                    "purged = checkpoints.purged + excluded.purged, created_at = excluded.created_at",
+                    site_id, row["seq"], row["pos"], row["chain"], count, time.time())
+            return removed
+
+    async def import_log(self, items: AsyncIterator[StoredEvent], heads: Sequence[Sequence[Any]],
+                         checkpoints: Sequence[Sequence[Any]]) -> int:
+        """Copy a log exactly as another backend stores it into this empty one, in one transaction:
+        events with their seq, hashes, chain, position and erasure; chain heads as rows
+        (site, seq, pos, chain); checkpoints as rows (site, seq, pos, chain, purged, created_at).
+        Raises ValueError, writing nothing, if this log is not empty."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE events, chain_heads, checkpoints IN EXCLUSIVE MODE")
+            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events) OR EXISTS "
+                                   "(SELECT 1 FROM chain_heads) OR EXISTS (SELECT 1 FROM checkpoints)"):
+                raise ValueError(f"schema {self.schema!r} already holds a consent log")
             count, batch = 0, []
             async for item in items:
                 batch.append(item)
-                last_seq[item.event.site] = item.seq
                 if len(batch) >= PAGE:
                     await conn.execute(_INSERT, *_columns(batch))
                     count, batch = count + len(batch), []
             if batch:
                 await conn.execute(_INSERT, *_columns(batch))
                 count += len(batch)
-            sites = sorted(heads)
-            await conn.execute(
-                "INSERT INTO chain_heads (site, seq, chain) SELECT * FROM unnest($1::text[], $2::bigint[], "
-                "$3::text[])", sites, [last_seq.get(site, 0) for site in sites], [heads[s] for s in sites])
-            await conn.execute("SELECT setval('events_seq', greatest((SELECT max(seq) FROM events), 1))")
+            await conn.executemany("INSERT INTO chain_heads (site, seq, pos, chain) VALUES ($1, $2, $3, $4)",
+                                   [tuple(h) for h in heads])
+            await conn.executemany(
+                "INSERT INTO checkpoints (site, seq, pos, chain, purged, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6)", [tuple(c) for c in checkpoints])
+            top = max([await conn.fetchval("SELECT max(seq) FROM events") or 0,
+                       *(h[1] for h in heads), *(c[1] for c in checkpoints)])
+            await conn.execute("SELECT setval('events_seq', $1::bigint, $2)", max(top, 1), top > 0)
+            sites = [r[0] for r in await conn.fetch(_SITES)]
+            for site in sites:  # before the commit: a copy that does not verify is not kept
+                result = await _verify_on(conn, site)
+                if not result.ok:
+                    raise ValueError(f"site {site} does not verify after the copy (event {result.bad_seq}: "
+                                     f"{result.problem})")
         return count
 
     # -- reading ---------------------------------------------------------------------------
@@ -268,42 +367,46 @@ class PostgresStorage:
             site, consent_id)
         return [row_to_stored(r) for r in rows]
 
-    async def events(self, site: str | None = None, since: float | None = None,
-                     until: float | None = None) -> AsyncIterator[StoredEvent]:
-        where: list[str] = []
-        args: list[object] = []
-        for clause, value in (("site = ${}", site), ("created_at >= ${}", since),
-                              ("created_at < ${}", until)):
-            if value is not None:
-                args.append(value)
-                where.append(clause.format(len(args)))
-        where.append(f"seq > ${len(args) + 1}")
-        query = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT {PAGE}"
-        last = 0
-        while True:  # keyset pages: memory stays flat whatever the log size
-            rows = await self.pool.fetch(query, *args, last)
-            if not rows:
-                return
-            for row in rows:
-                yield row_to_stored(row)
-            last = rows[-1][0]
+    def events(self, site: str | None = None, since: float | None = None,
+               until: float | None = None) -> AsyncIterator[StoredEvent]:
+        return _pages(self.pool, site, since, until)
 
     async def sites(self) -> list[str]:
-        rows = await self.pool.fetch("SELECT site FROM chain_heads ORDER BY site")
-        return [r[0] for r in rows]
+        return [r[0] for r in await self.pool.fetch(_SITES)]
 
     async def verify(self, site: str) -> VerifyResult:
-        previous, checked = GENESIS, 0
-        async for item in self.events(site):
-            checked += 1
-            expected = item.payload_hash if item.erased else payload_hash(item.event)
-            if expected != item.payload_hash:
-                return VerifyResult(site, False, checked, item.seq, "payload was altered")
-            if link(previous, item.payload_hash) != item.chain:
-                return VerifyResult(site, False, checked, item.seq,
-                                    "chain broken: an event before it was removed or reordered")
-            previous = item.chain
-        return VerifyResult(site, True, checked)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                                   readonly=True):
+            return await _verify_on(conn, site)  # one snapshot: later appends are not seen
+
+
+async def _verify_on(conn: asyncpg.Connection, site: str) -> VerifyResult:
+    marks: list[Mark | None] = []
+    for table in ("checkpoints", "chain_heads"):
+        row = await conn.fetchrow(f"SELECT seq, pos, chain FROM {table} WHERE site = $1", site)
+        marks.append(Mark(row["seq"], row["pos"], row["chain"]) if row else None)
+    return await check_chain(site, _pages(conn, site), marks[0], marks[1])
+
+
+async def _pages(db: asyncpg.Pool | asyncpg.Connection, site: str | None = None,
+                 since: float | None = None, until: float | None = None) -> AsyncIterator[StoredEvent]:
+    """Events in seq order in keyset pages: memory stays flat whatever the log size."""
+    where: list[str] = []
+    args: list[object] = []
+    for clause, value in (("site = ${}", site), ("created_at >= ${}", since), ("created_at < ${}", until)):
+        if value is not None:
+            args.append(value)
+            where.append(clause.format(len(args)))
+    where.append(f"seq > ${len(args) + 1}")
+    query = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT {PAGE}"
+    last = 0
+    while True:
+        rows = await db.fetch(query, *args, last)
+        if not rows:
+            return
+        for row in rows:
+            yield row_to_stored(row)
+        last = rows[-1][0]
 
 
 def redact(url: str) -> str:

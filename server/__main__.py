@@ -53,6 +53,16 @@ def _check_port(settings: Settings) -> None:
                                f"{exc.strerror}") from None
 
 
+async def _check_database(settings: Settings) -> None:
+    """Open the log once before any worker starts: migrations run once, and an unreachable
+    database is a one-line error (StartupError) instead of a failing worker."""
+    from .storage import open_storage
+
+    storage = open_storage(settings)
+    await storage.open()
+    await storage.close()
+
+
 def serve(argv: list[str]) -> int:
     args = _serve_parser().parse_args(argv)
     settings = load_settings({"host": args.host, "port": args.port, "sites": args.sites,
@@ -63,6 +73,7 @@ def serve(argv: list[str]) -> int:
 
     app = create_app(settings)  # validates every site config and builds the widgets
     _check_port(settings)
+    asyncio.run(_check_database(settings))
     import uvicorn
 
     print(f"Crumb serving {', '.join(sorted(app.state.sites))} on "
@@ -106,7 +117,14 @@ def verify(argv: list[str]) -> int:
     return asyncio.run(_verify(settings, args.site))
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": serve, "verify": verify}
+def migrate_sqlite_to_postgres(argv: list[str]) -> int:
+    from .migrate import main as run
+
+    return run(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": serve, "verify": verify,
+                                                   "migrate-sqlite-to-postgres": migrate_sqlite_to_postgres}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,6 +117,32 @@ def verify(argv: list[str]) -> int:
     return asyncio.run(_verify(settings, args.site))
 
 
+def hash_password(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m server hash-password",
+        description="Print the CRUMB_ADMIN_PASSWORD_HASH value for an admin password.")
+    p.add_argument("--stdin", action="store_true", help="read the password from the first line of stdin")
+    args = p.parse_args(argv)
+    from . import auth
+
+    if args.stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Admin password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise StartupError("the two passwords differ; nothing was printed")
+    try:
+        encoded = auth.hash_password(password)
+    except auth.AuthError as exc:
+        raise StartupError(exc.detail) from None
+    print("Set this (in single quotes) as CRUMB_ADMIN_PASSWORD_HASH and restart the server:",
+          file=sys.stderr)
+    print(encoded)
+    return 0
+
+
 def migrate_sqlite_to_postgres(argv: list[str]) -> int:
     from .migrate import main as run
 
@@ -124,6 +150,7 @@ def migrate_sqlite_to_postgres(argv: list[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": serve, "verify": verify,
+                                                   "hash-password": hash_password,
                                                    "migrate-sqlite-to-postgres": migrate_sqlite_to_postgres}
 
 

@@ -16,12 +16,13 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from .auth import AdminAuth
 from .builder import build_all
 from .consent import TokenSigner
 from .errors import ApiError
 from .http import error_response
 from .ratelimit import RateLimiter
-from .routes import api, demo, pages, widget
+from .routes import admin, api, demo, pages, widget
 from .settings import Settings, ensure_secret, load_settings
 from .sites import load_sites
 from .storage import open_storage
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await storage.close()
 
-    routes: list[BaseRoute] = [*pages.routes, *widget.routes, *api.routes]
+    routes: list[BaseRoute] = [*pages.routes, *widget.routes, *api.routes, *admin.routes]
     if settings.demo:
         routes += demo.routes
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.widgets = widget.load_widgets(settings.dist_dir)
     app.state.signer = TokenSigner(settings.secret_keys)
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.signing_key)
+    app.state.admin = AdminAuth(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.hits = Counter()
     return app

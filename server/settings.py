@@ -40,6 +40,8 @@ class Settings:
     database_url: str = ""
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     admin_password_hash: str = field(default="", repr=False)
+    admin_session_minutes: int = 480
+    admin_login_failures: int = 5  # failed logins allowed per IP hash in 15 minutes (0 = no limit)
     rate_limit_per_minute: int = 120
     demo: bool = True
 
@@ -66,6 +68,8 @@ class Settings:
             "CRUMB_DATABASE_URL": self.database_url,
             "CRUMB_SECRET_KEY": ",".join(self.secret_keys),
             "CRUMB_ADMIN_PASSWORD_HASH": self.admin_password_hash,
+            "CRUMB_ADMIN_SESSION_MINUTES": str(self.admin_session_minutes),
+            "CRUMB_ADMIN_LOGIN_FAILURES": str(self.admin_login_failures),
             "CRUMB_RATE_LIMIT": str(self.rate_limit_per_minute),
             "CRUMB_DEMO": "1" if self.demo else "0",
         }
@@ -112,6 +116,9 @@ def load_settings(
         database_url=pick("database_url") or "",
         secret_keys=keys,
         admin_password_hash=env.get("CRUMB_ADMIN_PASSWORD_HASH", ""),
+        admin_session_minutes=max(1, _int("CRUMB_ADMIN_SESSION_MINUTES",
+                                          env.get("CRUMB_ADMIN_SESSION_MINUTES", "480"))),
+        admin_login_failures=_int("CRUMB_ADMIN_LOGIN_FAILURES", env.get("CRUMB_ADMIN_LOGIN_FAILURES", "5")),
         rate_limit_per_minute=_int("CRUMB_RATE_LIMIT", env.get("CRUMB_RATE_LIMIT", "120")),
         demo=env.get("CRUMB_DEMO", "1") != "0",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .sites import SiteConfig
 
 METHODS = ("accept_all", "reject_all", "custom")
 _TOKEN_SALT = "crumb.consent.v1"
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class TokenSigner:
     """Signs with the newest secret, verifies with all of them (key rotation)."""
 
     def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        # itsdangerous signs with the LAST key and tries every key when reading, which matches
+        # Settings.secret_keys (CRUMB_SECRET_KEY="old,new": the newest comes last).
         self._serializer = _ReadableSerializer(list(secret_keys), salt=_TOKEN_SALT)
 
     def sign(self, token: Token) -> str:
@@ -128,7 +132,9 @@ def parse_choice(data: Any, site: SiteConfig) -> Choice:
     for cid in site.required_ids:
         if cats[cid] is not True:
             raise _fail(f"categories.{cid}", "is required and cannot be refused")
-    services = data.get("services") or {}
+    services = data.get("services")
+    if services is None:
+        services = {}
     if not isinstance(services, dict):
         raise _fail("services", "expected an object of service id -> true/false")
     all_services = {s for c in site.category_ids for s in site.service_ids(c)}
@@ -144,7 +150,7 @@ def parse_choice(data: Any, site: SiteConfig) -> Choice:
         raise _fail("policy_version",
                     f"{version!r} is not the current policy version {site.policy_version!r}")
     language = data.get("language", site.default_language)
-    if not isinstance(language, str) or not 2 <= len(language) <= 20:
+    if not isinstance(language, str) or not _LANGUAGE.match(language):
         raise _fail("language", "expected a language tag like en or de")
     method = data.get("method")
     if method not in METHODS:

@@ -77,6 +77,8 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON (nested too deeply)") from None
 
 
 def client_ip(request: Request) -> str:

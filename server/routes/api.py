@@ -1,8 +1,11 @@
-"""Consent API: record, read and withdraw a visitor's choice; every acknowledged event is committed."""
+"""Consent API: record, read and withdraw a visitor's choice, and hand out receipts.
+
+Every acknowledged event is committed before its response leaves (storage.append returns only
+after the commit). Every check that can refuse a request runs before the append, so a refused
+request writes nothing.
+"""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,19 +15,17 @@ from ..consent import Token, new_consent_id, now, parse_choice
 from ..consent import ip_hash as hash_ip
 from ..errors import ApiError, TokenError
 from ..http import allowed_origin, client_ip, read_json, require_origin, site_or_404
+from ..receipts import build_receipt, iso
 from ..sites import SiteConfig
 from ..storage import Event
 
 MAX_UA = 200
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _raw_token(request: Request, site: SiteConfig) -> str | None:
     auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
+    if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return request.cookies.get(site.cookie_name)
 
@@ -65,7 +66,7 @@ async def post_consent(request: Request) -> Response:
     try:
         previous: Token | None = _read_token(request, site)
     except TokenError:
-        previous = None
+        previous = None  # no, expired, foreign or forged token: a new consent id
     consent_id = previous.consent_id if previous else new_consent_id()
     event = _event(request, site, consent_id, "updated" if previous else "given",
                    categories=choice.categories, services=choice.services,
@@ -77,20 +78,21 @@ async def post_consent(request: Request) -> Response:
         consent_id=consent_id, site=site.id, categories=choice.categories,
         services=choice.services, policy_version=choice.policy_version, issued_at=issued,
         method=choice.method, gpc=gpc))
-    body = {
+    response = JSONResponse({
         "consent_id": consent_id,
         "token": token,
         "kind": event.kind,
         "categories": choice.categories,
         "services": choice.services,
         "policy_version": choice.policy_version,
+        "language": choice.language,
         "method": choice.method,
         "gpc": gpc,
-        "issued_at": _iso(event.created_at),
-        "expires_at": _iso(issued + site.lifetime_seconds),
+        "issued_at": iso(event.created_at),
+        "expires_at": iso(issued + site.lifetime_seconds),
         "event_hash": stored.payload_hash,
-    }
-    response = JSONResponse(body, status_code=201)
+        "chain": stored.chain,
+    }, status_code=201, headers=_NO_STORE)
     _set_cookie(response, request, site, token)
     return _cors(response, origin)
 
@@ -110,12 +112,13 @@ async def get_consent(request: Request) -> Response:
         "current": token.policy_version == site.policy_version,
         "method": token.method,
         "gpc": token.gpc,
-        "issued_at": _iso(token.issued_at),
-        "expires_at": _iso(token.issued_at + site.lifetime_seconds),
-    }), origin)
+        "issued_at": iso(token.issued_at),
+        "expires_at": iso(token.issued_at + site.lifetime_seconds),
+    }, headers=_NO_STORE), origin)
 
 
 async def delete_consent(request: Request) -> Response:
+    """Withdraw: record a `withdrawn` event, clear the cookie, return the withdrawal receipt."""
     site = site_or_404(request)
     origin = require_origin(request, site)
     request.app.state.limiter.check(request)
@@ -127,17 +130,42 @@ async def delete_consent(request: Request) -> Response:
     event = _event(request, site, token.consent_id, "withdrawn", categories=refused,
                    services={}, policy_version=site.policy_version, method="withdraw",
                    language=site.default_language, gpc=request.headers.get("sec-gpc") == "1")
-    stored = await request.app.state.storage.append(event)
-    response = JSONResponse({
-        "consent_id": token.consent_id,
-        "kind": "withdrawn",
-        "categories": refused,
-        "withdrawn_at": _iso(event.created_at),
-        "event_hash": stored.payload_hash,
-        "chain": stored.chain,
-    })
+    storage = request.app.state.storage
+    await storage.append(event)
+    history = await storage.history(site.id, token.consent_id)
+    receipt = build_receipt(site, token, history, event.created_at)
+    receipt["withdrawn_at"] = iso(event.created_at)
+    response = JSONResponse(receipt, headers=_NO_STORE)
     response.delete_cookie(site.cookie_name, path="/", samesite="lax")
     return _cors(response, origin)
+
+
+async def get_receipt(request: Request) -> Response:
+    """The visitor's receipt for the token they hold (cookie or Bearer): JSON, or `?format=html`."""
+    site = site_or_404(request)
+    origin = allowed_origin(request, site)
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "html"):
+        raise ApiError(422, "invalid_field", f"format: expected json or html, got {fmt[:20]!r}")
+    try:
+        token = _read_token(request, site)
+    except TokenError as exc:
+        if fmt == "html":
+            return _html(request, {"r": None, "error": exc.code, "detail": exc.detail}, 404)
+        return _cors(JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=404), origin)
+    history = await request.app.state.storage.history(site.id, token.consent_id)
+    receipt = build_receipt(site, token, history, now())
+    if fmt == "html":
+        return _html(request, {"r": receipt}, 200)
+    return _cors(JSONResponse(receipt, headers=_NO_STORE), origin)
+
+
+def _html(request: Request, context: dict[str, object], status: int) -> Response:
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "receipt.html", context, status_code=status)
+    response.headers.update({**_NO_STORE, "Referrer-Policy": "no-referrer",
+                             "X-Content-Type-Options": "nosniff"})
+    return response
 
 
 async def preflight(request: Request) -> Response:
@@ -156,4 +184,6 @@ routes = [
     Route("/api/{site}/consent", get_consent, methods=["GET"]),
     Route("/api/{site}/consent", delete_consent, methods=["DELETE"]),
     Route("/api/{site}/consent", preflight, methods=["OPTIONS"]),
+    Route("/api/{site}/consent/receipt", get_receipt, methods=["GET"]),
+    Route("/api/{site}/consent/receipt", preflight, methods=["OPTIONS"]),
 ]

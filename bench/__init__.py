@@ -1,0 +1,1 @@
+"""Crumb benchmarks: `python bench/run.py [part ...]` (never collected by pytest)."""

@@ -1,0 +1,49 @@
+"""Part 1, size: bytes a visitor downloads to see the banner, Crumb vs vanilla-cookieconsent 3.1."""
+
+from __future__ import annotations
+
+import gzip
+
+import brotli
+
+from bench import vcc
+from bench.common import PartResult, load_demo_site, ratio_row
+
+
+def _gz(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def _br(data: bytes) -> int:
+    return len(brotli.compress(data, quality=11))
+
+
+def run(result: PartResult) -> None:
+    from server.builder import bundle
+
+    site = load_demo_site()
+    widget = bundle(site)  # exactly what `python build.py` writes to dist/demo.js
+    result.command("python -c 'server.builder.bundle(demo site)'  # the bytes `python build.py` writes")
+    js, css = vcc.ensure(result)
+    files = [js.read_bytes(), css.read_bytes()]
+    anchor = f"vanilla-cookieconsent {vcc.version()}"
+    cfg = vcc.run_script(site).encode()
+    gz, br = _gz(widget), _br(widget)
+    a_gz, a_br = sum(_gz(f) for f in files), sum(_br(f) for f in files)
+    result.rows += [
+        ratio_row(f"gzip -9 bytes vs {anchor} umd.js + css", gz, a_gz, "{:,} B", "≤ 0.50", at_most=0.5),
+        ratio_row(f"brotli (q11) bytes vs {anchor} umd.js + css", br, a_br, "{:,} B", "≤ 0.50", at_most=0.5),
+        ratio_row("gzip -9 bytes vs the same + its config with the same texts", gz, a_gz + _gz(cfg),
+                  "{:,} B", "report"),
+        ratio_row("minified bytes (uncompressed)", len(widget), sum(len(f) for f in files), "{:,} B",
+                  "report"),
+    ]
+    result.notes += [
+        f"Crumb: the built demo widget demo.js ({len(site.texts)} languages, texts, config and "
+        "CSS inlined: the only file a visitor downloads to see the banner); its size budget is "
+        f"{site.size_budget:,} B gzip" + (" (OVER BUDGET: `python build.py` refuses it)"
+                                          if gz > site.size_budget else "") + ".",
+        f"Anchor: dist/cookieconsent.umd.js + dist/cookieconsent.css of {anchor}, each compressed on "
+        "its own (two downloads), before the site's texts; the third row adds the CookieConsent.run() "
+        "config with the demo's categories and texts, compressed on its own.",
+    ]

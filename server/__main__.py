@@ -8,13 +8,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import getpass
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import CrumbError, StartupError
 from .settings import Settings, ensure_secret, load_settings
+
+if TYPE_CHECKING:
+    from .storage import Storage
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -87,34 +93,120 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
-async def _verify(settings: Settings, site: str | None) -> int:
+def _log_parser(command: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m server {command}", description=description)
+    p.add_argument("--db", help="SQLite database file (CRUMB_DB, default <data>/crumb.sqlite3)")
+    p.add_argument("--data", help="data folder (CRUMB_DATA, default ./data)")
+    return p
+
+
+def _log_settings(args: argparse.Namespace) -> Settings:
+    """Settings for the log tools: they need no secret, and never create a log by accident."""
+    settings = load_settings({"db": args.db, "data": args.data})
+    if not settings.database_url and not settings.db_path.exists():
+        raise StartupError(f"no consent log at {settings.db_path} (give --db or --data)")
+    return settings
+
+
+async def _open_log(settings: Settings) -> Storage:
     from .storage import open_storage
 
     storage = open_storage(settings)
     await storage.open()
+    return storage
+
+
+async def _verify_sites(storage: Storage, sites: list[str]) -> int:
+    failed = 0
+    for site_id in sites:
+        result = await storage.verify(site_id)
+        if result.ok:
+            print(f"{site_id}: ok, {result.checked} events, chain intact")
+        else:
+            failed += 1
+            print(f"{site_id}: FAILED at event {result.bad_seq}: {result.problem}")
+    return 1 if failed else 0
+
+
+async def _verify(settings: Settings, site: str | None) -> int:
+    storage = await _open_log(settings)
     try:
         sites = [site] if site else await storage.sites()
-        failed = 0
-        for site_id in sites:
-            result = await storage.verify(site_id)
-            if result.ok:
-                print(f"{site_id}: ok, {result.checked} events, chain intact")
-            else:
-                failed += 1
-                print(f"{site_id}: FAILED at event {result.bad_seq}: {result.problem}")
-        return 1 if failed else 0
+        if not sites:
+            print("the consent log holds no events yet")
+        return await _verify_sites(storage, sites)
     finally:
         await storage.close()
 
 
 def verify(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m server verify",
-                                description="Recompute every hash chain of the consent log.")
+    """Exit 0 when every chain is intact, 1 naming the first bad event of each broken chain."""
+    p = _log_parser("verify", "Recompute every hash chain of the consent log.")
     p.add_argument("--site", help="only this site")
-    p.add_argument("--db", help="SQLite database file")
     args = p.parse_args(argv)
-    settings = ensure_secret(load_settings({"db": args.db}))
-    return asyncio.run(_verify(settings, args.site))
+    return asyncio.run(_verify(_log_settings(args), args.site))
+
+
+async def _purge(settings: Settings, days: float, site: str | None) -> int:
+    from datetime import UTC, datetime
+
+    cutoff = time.time() - days * 86400
+    storage = await _open_log(settings)
+    try:
+        sites = [site] if site else await storage.sites()
+        if await _verify_sites(storage, sites):  # a broken chain is evidence: keep it
+            print("nothing purged: fix or investigate the broken chain first", file=sys.stderr)
+            return 1
+        when = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="seconds")
+        for site_id in sites:
+            removed = await storage.purge(cutoff, site_id)
+            print(f"{site_id}: removed {removed} events created before {when}Z; "
+                  "verify continues from the checkpoint")
+        return await _verify_sites(storage, sites)
+    finally:
+        await storage.close()
+
+
+def purge(argv: list[str]) -> int:
+    p = _log_parser("purge", "Remove consent events older than the retention period, keeping a "
+                    "checkpoint so `verify` still checks what remains.")
+    p.add_argument("--older-than", required=True, metavar="DAYS",
+                   help="remove events created more than DAYS days ago")
+    p.add_argument("--site", help="only this site")
+    args = p.parse_args(argv)
+    try:
+        days = float(args.older_than)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days < 100000:
+        raise StartupError(f"--older-than must be a number of days (0 or more), got {args.older_than!r}")
+    return asyncio.run(_purge(_log_settings(args), days, args.site))
+
+
+async def _erase(settings: Settings, site: str, consent_id: str, actor: str) -> int:
+    storage = await _open_log(settings)
+    try:
+        erased = await storage.erase(site, consent_id, actor)
+    finally:
+        await storage.close()
+    if not erased:
+        print(f"{site}: consent {consent_id} has no events with personal data; nothing erased",
+              file=sys.stderr)
+        return 1
+    print(f"{site}: erased the personal data of {erased} events of consent {consent_id}; "
+          f"recorded as erased by {actor}")
+    return 0
+
+
+def erase(argv: list[str]) -> int:
+    p = _log_parser("erase", "Erase the personal data (user agent, IP hash) of one consent id on "
+                    "request; the events' hashes stay, so the chain still verifies.")
+    p.add_argument("--site", required=True, help="the site id")
+    p.add_argument("--consent-id", required=True, help="the consent id from the visitor's receipt")
+    p.add_argument("--actor", help="who handles the request (recorded in the log; default cli:<user>)")
+    args = p.parse_args(argv)
+    actor = args.actor or f"cli:{getpass.getuser()}"
+    return asyncio.run(_erase(_log_settings(args), args.site, args.consent_id, actor))
 
 
 def hash_password(argv: list[str]) -> int:
@@ -150,6 +242,7 @@ def migrate_sqlite_to_postgres(argv: list[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": serve, "verify": verify,
+                                                   "purge": purge, "erase": erase,
                                                    "hash-password": hash_password,
                                                    "migrate-sqlite-to-postgres": migrate_sqlite_to_postgres}
 

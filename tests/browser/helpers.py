@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, Route
 
 BANNER = "#crumb-host .crumb-banner"
 PREFS = "#crumb-host .crumb-prefs"
@@ -14,6 +14,19 @@ def banner(page: Page) -> Locator:
 
 def prefs(page: Page) -> Locator:
     return page.locator(PREFS)
+
+
+def serve_lab(page: Page, server, path: str, html: str,  # type: ignore[no-untyped-def]
+              headers: dict[str, str] | None = None) -> str:
+    """Serve `html` at `<server>/lab/<path>` (same origin as the real widget and API); returns the URL."""
+    url = f"{server.url}/lab/{path}"
+
+    def fulfil(route: Route) -> None:
+        route.fulfill(status=200, body=html,
+                      headers={"content-type": "text/html; charset=utf-8", **(headers or {})})
+
+    page.route(url, fulfil)
+    return url
 
 
 def click_banner(page: Page, action: str) -> None:

@@ -28,8 +28,9 @@ import zopfli.gzip
 from calmjs.parse import es5
 from calmjs.parse.exceptions import ECMASyntaxError, ProductionError
 from calmjs.parse.unparsers.es5 import minify_print
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
+from . import sites as site_loader
 from .errors import BuildError
 from .sites import RTL_LANGUAGES, SiteConfig
 
@@ -97,15 +98,19 @@ def _templates(widget_dir: Path) -> Environment:
 
 
 def _markup(site: SiteConfig, widget_dir: Path) -> dict[str, str]:
-    template = _templates(widget_dir).get_template("banner.html.j2")
     out = {}
-    for lang, texts in sorted(site.texts.items()):
-        html = template.render(
-            t=texts, lang=lang, categories=site.categories, ui=site.ui,
-            policy_url=site.policy_url,
-            dir="rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr",
-        )
-        out[lang] = " ".join(line.strip() for line in html.splitlines() if line.strip())
+    try:
+        template = _templates(widget_dir).get_template("banner.html.j2")
+        for lang, texts in sorted(site.texts.items()):
+            html = template.render(
+                t=texts, lang=lang, categories=site.categories, ui=site.ui,
+                policy_url=site.policy_url,
+                dir="rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr",
+            )
+            out[lang] = " ".join(line.strip() for line in html.splitlines() if line.strip())
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        raise BuildError(f"widget/banner.html.j2{f' line {line}' if line else ''}: {exc}") from None
     return out
 
 
@@ -191,7 +196,8 @@ def inputs_fingerprint(site: SiteConfig, widget_dir: Path = WIDGET_DIR) -> str:
         if path.is_file():
             h.update(path.relative_to(widget_dir).as_posix().encode())
             h.update(path.read_bytes())
-    h.update(Path(__file__).read_bytes())
+    for module in (__file__, site_loader.__file__):  # the builder and the loader's defaults
+        h.update(Path(module).read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -250,3 +250,17 @@ def test_the_manifest_is_json_with_an_entry_per_built_site(tmp_path: Path) -> No
     assert sorted(data) == ["one", "two"]
     build_all({"one": sites["one"]}, tmp_path / "dist")  # building one keeps the other's entry
     assert sorted(read_manifest(tmp_path / "dist")) == ["one", "two"]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ("{{ t.no_such_text }}", "'dict object' has no attribute 'no_such_text'"),
+    ("{% if %}", "widget/banner.html.j2 line 1: Expected an expression"),
+])
+def test_a_broken_banner_template_is_one_build_error(tmp_path: Path, change: str, problem: str) -> None:
+    widget = tmp_path / "widget"
+    shutil.copytree(WIDGET_DIR, widget)
+    (widget / "banner.html.j2").write_text(change + "\n", encoding="utf-8")
+    site = load_site(site_file(tmp_path / "sites"))
+    with pytest.raises(BuildError, match=r"^widget/banner\.html\.j2") as caught:
+        build_site(site, tmp_path / "dist", widget)
+    assert problem in str(caught.value)

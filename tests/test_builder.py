@@ -264,3 +264,13 @@ def test_a_broken_banner_template_is_one_build_error(tmp_path: Path, change: str
     with pytest.raises(BuildError, match=r"^widget/banner\.html\.j2") as caught:
         build_site(site, tmp_path / "dist", widget)
     assert problem in str(caught.value)
+
+
+def test_build_py_names_an_output_folder_it_cannot_write(tmp_path: Path) -> None:
+    site_file(tmp_path / "sites", "shop")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    result = run_build("--sites", str(tmp_path / "sites"), "--out", str(blocker / "dist"))
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot write {blocker / 'dist'}")

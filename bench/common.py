@@ -170,9 +170,10 @@ def crumb_server(data: Path, port: int, result: PartResult, args: tuple[str, ...
 
 
 @contextlib.contextmanager
-def bare_server(port: int, log: Path, result: PartResult) -> Iterator[subprocess.Popen[bytes]]:
+def bare_server(port: int, log: Path, result: PartResult,
+                file: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """The bare Starlette hello-world under the same uvicorn settings as `python -m server`."""
-    argv = [sys.executable, str(BENCH / "bare_app.py"), str(port)]
+    argv = [sys.executable, str(BENCH / "bare_app.py"), str(port), *([str(file)] if file else [])]
     result.command(argv)
     proc = start(argv, dict(os.environ), log)
     try:

@@ -64,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         except BenchError as exc:
             failed = True
             result.notes.append(f"could not run: {exc}")
-            print(f"   could not run: {exc}", file=sys.stderr)
         except KeyboardInterrupt:
             print("interrupted; every process this bench started has been stopped", file=sys.stderr)
             return 130

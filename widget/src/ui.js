@@ -54,7 +54,7 @@ function active() {
 function refocus(list) {
   var a = UI.root.activeElement;
   if (a) a.blur();
-  list.some(function (x) { return x && x.getClientRects().length && !x.focus(); });
+  list.some(function (x) { return x && x.checkVisibility() && !x.focus(); });
 }
 
 function showBanner() {
@@ -117,7 +117,7 @@ function save() {
 D.addEventListener('keydown', function (e) {
   var box = e.key == 'Tab' && UI.root && el(':modal'), f, i;
   if (!box) return;
-  f = qsa('a[href],button,input:not([disabled]),summary', box).filter(function (x) { return x.getClientRects().length; });
+  f = qsa('a[href],button,input:not([disabled]),summary', box).filter(function (x) { return x.checkVisibility(); });
   i = f.indexOf(UI.root.activeElement) + (e.shiftKey ? -1 : 1);
   e.preventDefault();
   f[i < 0 ? f.length - 1 : i % f.length].focus();

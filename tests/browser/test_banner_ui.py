@@ -132,6 +132,11 @@ def test_preferences_show_the_consent_id_date_and_receipt_link(server, page: Pag
     expect(record.locator("time")).to_have_text(given)
     link = record.get_by_role("link", name="Download your consent receipt")
     expect(link).to_have_attribute("href", f"{server.url}/api/demo/consent/receipt?format=html")
+    with page.context.expect_page() as opened:
+        link.click()
+    receipt = opened.value
+    receipt.wait_for_load_state()
+    expect(receipt.locator("body")).to_contain_text(consent_id)
 
 
 def test_withdraw_in_preferences_clears_the_choice_and_asks_again(server, page: Page) -> None:
@@ -235,3 +240,17 @@ def test_banner_preferences_and_floating_button_cause_no_layout_shift(server, pa
     expect(page.locator(FAB)).to_be_visible()
     page.wait_for_timeout(100)  # let a late shift, if any, be recorded before reading the total
     assert page.evaluate(CLS) == [0, 0]
+
+
+@pytest.mark.parametrize("gpc", [True, False])
+def test_banner_says_when_global_privacy_control_is_honoured(server, page: Page, gpc: bool) -> None:
+    if gpc:
+        page.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})")
+    page.goto(f"{server.url}/demo/")
+    notice = page.locator(f"{BANNER} .crumb-gpc")
+    if gpc:
+        expect(notice).to_be_visible()
+        expect(notice).to_have_text("Your browser sends Global Privacy Control: we have switched off "
+                                    "marketing for you.")
+    else:
+        expect(notice).to_be_hidden()

@@ -5,7 +5,7 @@ written into the HTML; loaded alternately from a local server, a fresh browser c
 An inline probe, first in <head>, checks on every animation frame whether the "Accept all"
 button is laid out, `visibility: visible` and opaque (the product of its ancestors' opacity,
 across the shadow root); it records the frame's timestamp (ms since navigation start) when the
-button first has opacity > 0 and when it is fully opaque (the fade-in is over). Main-thread
+button first has opacity > 0 and when it is fully opaque (any fade-in is over). Main-thread
 cost: Chromium's own ScriptDuration/TaskDuration (CDP Performance.getMetrics) once the banner
 is fully shown and the page has loaded.
 """
@@ -177,6 +177,7 @@ def run(result: PartResult, opts: Options = Options()) -> None:
         result.notes.append(f"{len(failures)} loads failed and were left out: " + "; ".join(failures[:3]))
     result.rows += _rows(loads)
     med = {n: statistics.median(x.full for x in loads[n]) for n in names}
+    first = {n: statistics.median(x.first for x in loads[n]) for n in names}
     result.notes += [
         f"{opts.loads} loads of each page (after {opts.warmup} warm-up rounds), alternating, order "
         f"rotated each round, a fresh browser context per load; Chromium {version} headless; "
@@ -185,9 +186,10 @@ def run(result: PartResult, opts: Options = Options()) -> None:
         "vanilla-cookieconsent's CSS in <head>, UMD bundle + CookieConsent.run() with the demo's "
         "categories, services and texts (hideFromBots: false, bar at the bottom) at the end of <body>, "
         "as its docs show; floor = the same banner written into the HTML, no script.",
-        "Fully shown = opacity 1 (vanilla-cookieconsent fades in over 0.25 s); first painted = "
-        "opacity > 0. Medians over the loads; medians of full show, ms: "
-        + ", ".join(f"{n} {med[n]:.0f}" for n in names) + ".",
+        "Shown = laid out, visibility visible, opacity 1 through every ancestor (first frame with "
+        "opacity > 0, medians ms: " + ", ".join(f"{n} {first[n]:.0f}" for n in names) + "; "
+        "vanilla-cookieconsent keeps its bar visibility:hidden until a timer adds its animation "
+        "class). Medians of shown, ms: " + ", ".join(f"{n} {med[n]:.0f}" for n in names) + ".",
     ]
 
 
@@ -196,10 +198,8 @@ def _rows(loads: dict[str, list[Load]]) -> list[Any]:
         return float(statistics.median(getattr(x, attr) for x in loads[name]))
 
     return [
-        ratio_row("time to banner fully shown vs vanilla-cookieconsent", med("crumb", "full"),
+        ratio_row("time to banner shown vs vanilla-cookieconsent", med("crumb", "full"),
                   med("vcc", "full"), "{:.0f} ms", "≤ 0.50", at_most=0.5),
-        ratio_row("time to banner first painted vs vanilla-cookieconsent", med("crumb", "first"),
-                  med("vcc", "first"), "{:.0f} ms", "report"),
         ratio_row("time to banner vs floor (banner in the HTML)", med("crumb", "full"),
                   med("floor", "full"), "{:.0f} ms", "report"),
         ratio_row("main-thread script time (CDP ScriptDuration) vs vanilla-cookieconsent",

@@ -107,8 +107,9 @@ def save(results: list[PartResult], order: list[str], argv: list[str]) -> None:
 
 
 def _markdown(parts: dict[str, Any]) -> str:
-    loaded = [PartResult(**{**p, "rows": [Row(**row) for row in p["rows"]]})
-              for p in parts.values()]
+    fields = set(PartResult.__dataclass_fields__)
+    loaded = [PartResult(**{k: v for k, v in p.items() if k in fields and k != "rows"},
+                         rows=[Row(**row) for row in p["rows"]]) for p in parts.values()]
     whens = sorted({p["when"] for p in parts.values()})
     out = [
         "# Crumb benchmark results",

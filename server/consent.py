@@ -110,26 +110,50 @@ def _fail(field: str, problem: str) -> ApiError:
     return ApiError(422, "invalid_field", f"{field}: {problem}")
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What a site accepts in a choice, as sets: validation runs on every consent POST."""
+
+    categories: tuple[str, ...]
+    known: frozenset[str]
+    required: tuple[str, ...]
+    services: frozenset[str]
+
+
+_KNOWN_FIELDS = frozenset({"categories", "services", "policy_version", "language", "method", "gpc"})
+_RULES: dict[int, tuple[SiteConfig, _Rules]] = {}
+
+
+def _rules(site: SiteConfig) -> _Rules:
+    cached = _RULES.get(id(site))
+    if cached is not None and cached[0] is site:  # the site is kept alive, so its id is not reused
+        return cached[1]
+    rules = _Rules(categories=site.category_ids, known=frozenset(site.category_ids),
+                   required=site.required_ids,
+                   services=frozenset(s for c in site.category_ids for s in site.service_ids(c)))
+    _RULES[id(site)] = (site, rules)
+    return rules
+
+
 def parse_choice(data: Any, site: SiteConfig) -> Choice:
     """Validate a consent POST body against the site's categories; ApiError 422 names the field."""
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_field", "body: expected a JSON object")
-    known = {"categories", "services", "policy_version", "language", "method", "gpc"}
-    for key in data:
-        if key not in known:
-            raise _fail(key, f"unknown field (expected {', '.join(sorted(known))})")
+    rules = _rules(site)
+    for key in data.keys() - _KNOWN_FIELDS:
+        raise _fail(key, f"unknown field (expected {', '.join(sorted(_KNOWN_FIELDS))})")
     cats = data.get("categories")
     if not isinstance(cats, dict):
         raise _fail("categories", "expected an object of category id -> true/false")
     for cid, value in cats.items():
-        if site.category(cid) is None:
+        if cid not in rules.known:
             raise _fail(f"categories.{cid}", f"unknown category for site {site.id!r}")
-        if not isinstance(value, bool):
+        if value is not True and value is not False:
             raise _fail(f"categories.{cid}", "expected true or false")
-    for cid in site.category_ids:
-        if cid not in cats:
-            raise _fail(f"categories.{cid}", "missing: every category needs a true/false answer")
-    for cid in site.required_ids:
+    if len(cats) != len(rules.known):
+        missing = next(cid for cid in rules.categories if cid not in cats)
+        raise _fail(f"categories.{missing}", "missing: every category needs a true/false answer")
+    for cid in rules.required:
         if cats[cid] is not True:
             raise _fail(f"categories.{cid}", "is required and cannot be refused")
     services = data.get("services")
@@ -137,11 +161,10 @@ def parse_choice(data: Any, site: SiteConfig) -> Choice:
         services = {}
     if not isinstance(services, dict):
         raise _fail("services", "expected an object of service id -> true/false")
-    all_services = {s for c in site.category_ids for s in site.service_ids(c)}
     for sid, value in services.items():
-        if sid not in all_services:
+        if sid not in rules.services:
             raise _fail(f"services.{sid}", f"unknown service for site {site.id!r}")
-        if not isinstance(value, bool):
+        if value is not True and value is not False:
             raise _fail(f"services.{sid}", "expected true or false")
     version = data.get("policy_version")
     if not isinstance(version, str) or not version:
@@ -156,9 +179,9 @@ def parse_choice(data: Any, site: SiteConfig) -> Choice:
     if method not in METHODS:
         raise _fail("method", f"expected one of {', '.join(METHODS)}")
     gpc = data.get("gpc", False)
-    if not isinstance(gpc, bool):
+    if gpc is not True and gpc is not False:
         raise _fail("gpc", "expected true or false")
-    return Choice(categories=dict(cats), services=dict(services), policy_version=version,
+    return Choice(categories=cats, services=services, policy_version=version,
                   language=language, method=method, gpc=gpc)
 
 

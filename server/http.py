@@ -28,7 +28,13 @@ def site_or_404(request: Request) -> SiteConfig:
 
 
 def own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
+    """This server's origin as the client addressed it (scheme and Host header)."""
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+    return f"{scope['scheme']}://{host}"
 
 
 def request_origin(request: Request) -> str | None:
@@ -68,11 +74,14 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
+    if declared and declared.isdigit():  # the server enforces the declared length: read it whole
+        body: bytes | bytearray = await request.body()
+    else:  # chunked: stop reading as soon as the limit is passed
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -43,8 +43,12 @@ def _cors(response: Response, origin: str | None) -> Response:
 
 
 def _set_cookie(response: Response, request: Request, site: SiteConfig, token: str) -> None:
-    response.set_cookie(site.cookie_name, token, max_age=site.lifetime_seconds, path="/",
-                        samesite="lax", secure=request.url.scheme == "https", httponly=False)
+    """Set-Cookie for the token, readable by the widget (not HttpOnly). Written directly: the
+    token is URL-safe base64 and dots, so it needs no quoting (http.cookies is slow on the hot path)."""
+    secure = "; Secure" if request.scope["scheme"] == "https" else ""
+    response.raw_headers.append((b"set-cookie", (
+        f"{site.cookie_name}={token}; Max-Age={site.lifetime_seconds}; Path=/; SameSite=lax{secure}"
+    ).encode("latin-1")))
 
 
 def _event(request: Request, site: SiteConfig, consent_id: str, kind: str, **fields: object) -> Event:

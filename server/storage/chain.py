@@ -16,13 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from . import Event, StoredEvent, VerifyResult
 
 GENESIS = "0" * 64
 HASH_VERSION = 2
 PERSONAL_FIELDS = ("user_agent", "ip_hash")
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+_PUBLIC_FIELDS = tuple(name for name in _EVENT_FIELDS if name not in PERSONAL_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,19 @@ def _canonical(data: dict[str, object]) -> bytes:
 
 def personal_digest(event: Event) -> str:
     """SHA-256 of the event's personal fields: all that is kept of them after erasure."""
-    return hashlib.sha256(_canonical({k: getattr(event, k) for k in PERSONAL_FIELDS})).hexdigest()
+    return hashlib.sha256(_canonical({"ip_hash": event.ip_hash, "user_agent": event.user_agent})).hexdigest()
 
 
 def payload_hash(event: Event, personal: str | None = None) -> str:
     """The format-2 payload hash; `personal` is the stored digest once the event is erased."""
-    data = asdict(event)
-    for key in PERSONAL_FIELDS:
-        del data[key]
+    data: dict[str, object] = {name: getattr(event, name) for name in _PUBLIC_FIELDS}
     data["personal"] = personal if personal is not None else personal_digest(event)
     return hashlib.sha256(_canonical(data)).hexdigest()
 
 
 def legacy_payload_hash(event: Event) -> str:
     """The format-1 payload hash (schema version 1): the flat event, which had no actor."""
-    data = asdict(event)
-    del data["actor"]
+    data = {name: getattr(event, name) for name in _EVENT_FIELDS if name != "actor"}
     return hashlib.sha256(_canonical(data)).hexdigest()
 
 

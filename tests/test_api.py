@@ -391,3 +391,12 @@ def test_rate_limit_answers_429_with_retry_after(backend: str, tmp_path: Path, s
         assert c.delete("/api/demo/consent", headers={"Origin": SITE}).status_code == 429
         assert rows(c) == 3
         assert c.get("/api/demo/consent").status_code == 200  # reading is not limited
+
+
+def test_refusals_tell_an_allowed_cross_origin_widget_why(client: TestClient) -> None:
+    r = post(client, {**CHOICE, "method": "maybe"})
+    assert (r.status_code, r.headers["access-control-allow-origin"]) == (422, SITE)
+    missing = client.get("/api/demo/consent", headers={"Origin": SITE})
+    assert (missing.status_code, missing.headers["access-control-allow-origin"]) == (404, SITE)
+    foreign = post(client, origin="https://evil.example")
+    assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers

@@ -7,6 +7,9 @@ request writes nothing.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,6 +23,7 @@ from ..sites import SiteConfig
 from ..storage import Event
 
 MAX_UA = 200
+Handler = Callable[[Request], Awaitable[Response]]
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -40,6 +44,25 @@ def _cors(response: Response, origin: str | None) -> Response:
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Vary"] = "Origin"
     return response
+
+
+def _cors_on_errors(handler: Handler) -> Handler:
+    """Errors stay typed exceptions rendered by the app; for an allowed origin they also carry the
+    CORS headers, so a widget on another origin can read why it was refused."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            site = request.app.state.sites.get(request.path_params["site"])
+            origin = allowed_origin(request, site) if site is not None else None
+            if origin:
+                exc.headers.update({"Access-Control-Allow-Origin": origin,
+                                    "Access-Control-Allow-Credentials": "true", "Vary": "Origin"})
+            raise
+
+    return wrapped
 
 
 def _set_cookie(response: Response, request: Request, site: SiteConfig, token: str) -> None:
@@ -107,7 +130,7 @@ async def get_consent(request: Request) -> Response:
     try:
         token = _read_token(request, site)
     except TokenError as exc:
-        return _cors(JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=404), origin)
+        raise ApiError(404, exc.code, exc.detail) from None
     return _cors(JSONResponse({
         "consent_id": token.consent_id,
         "categories": token.categories,
@@ -154,9 +177,9 @@ async def get_receipt(request: Request) -> Response:
     try:
         token = _read_token(request, site)
     except TokenError as exc:
-        if fmt == "html":
+        if fmt == "html":  # a visitor followed the widget's link: a page, not JSON
             return _html(request, {"r": None, "error": exc.code, "detail": exc.detail}, 404)
-        return _cors(JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=404), origin)
+        raise ApiError(404, exc.code, exc.detail) from None
     history = await request.app.state.storage.history(site.id, token.consent_id)
     receipt = build_receipt(site, token, history, now())
     if fmt == "html":
@@ -184,10 +207,10 @@ async def preflight(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/{site}/consent", post_consent, methods=["POST"]),
-    Route("/api/{site}/consent", get_consent, methods=["GET"]),
-    Route("/api/{site}/consent", delete_consent, methods=["DELETE"]),
+    Route("/api/{site}/consent", _cors_on_errors(post_consent), methods=["POST"]),
+    Route("/api/{site}/consent", _cors_on_errors(get_consent), methods=["GET"]),
+    Route("/api/{site}/consent", _cors_on_errors(delete_consent), methods=["DELETE"]),
     Route("/api/{site}/consent", preflight, methods=["OPTIONS"]),
-    Route("/api/{site}/consent/receipt", get_receipt, methods=["GET"]),
+    Route("/api/{site}/consent/receipt", _cors_on_errors(get_receipt), methods=["GET"]),
     Route("/api/{site}/consent/receipt", preflight, methods=["OPTIONS"]),
 ]

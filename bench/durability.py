@@ -35,6 +35,7 @@ from bench.common import (
     need_wrk,
     remove,
     shown,
+    sites_env,
     start,
     stop,
     temp_dir,
@@ -85,7 +86,7 @@ def _one(run: int, opts: Options, body: str, result: PartResult) -> Outcome:
     data = temp_dir(f"durability-{run}")
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
-    env = crumb_env(data)
+    env = crumb_env(data, **sites_env(data, result))
     argv = [sys.executable, "-m", "server", "--host", LOOPBACK, "--port", str(port)]
     result.command(argv, shown(env))
     log = data / "server.log"

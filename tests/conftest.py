@@ -66,7 +66,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None,
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # several workers on a busy 2-core machine start slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {(tmp / 'server.log').read_text()}")

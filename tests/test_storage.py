@@ -215,3 +215,12 @@ async def test_sqlite_refuses_a_log_from_a_newer_crumb(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version=99")
     with pytest.raises(StartupError, match="schema version 99"):
         await SqliteStorage(path).open()
+
+
+async def test_verify_fails_when_the_chain_head_is_deleted(storage: Storage) -> None:
+    seqs = await fill(storage, 2)
+    tamper(storage, "DELETE FROM chain_heads WHERE site = 'demo'")
+    assert "demo" in await storage.sites()
+    result = await storage.verify("demo")
+    assert (result.ok, result.bad_seq) == (False, seqs[-1]), result
+    assert result.problem.startswith("chain head missing"), result.problem

@@ -97,6 +97,10 @@ async def check_chain(site: str, events: AsyncIterable[StoredEvent], start: Mark
             return VerifyResult(site, False, checked, item.seq,
                                 "altered: its chain hash differs from the recorded chain head")
         previous, last_pos, last_seq = item.chain, item.pos or last_pos + 1, item.seq
+    if head is None and checked:
+        return VerifyResult(site, False, checked, last_seq,
+                            "chain head missing: the site has events but no recorded head, so events "
+                            "cut off the end could not be detected")
     if head and head.seq > last_seq:
         return VerifyResult(site, False, checked, head.seq,
                             f"truncated: the log ends at event {last_seq or 'none'} but the chain head "

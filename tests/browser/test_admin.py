@@ -38,6 +38,7 @@ CHOICES = [  # (method, categories, language, gpc)
 def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("crumb-admin")
     srv = start_server(tmp, extra_env={"CRUMB_ADMIN_PASSWORD_HASH": hash_password(PASSWORD),
+                                       "CRUMB_ADMIN_LOGIN_FAILURES": "3",
                                        "CRUMB_SITES": str(admin_sites(tmp))})
     yield srv
     stop_server(srv)
@@ -172,3 +173,22 @@ def test_logout_ends_the_session(page: Page, admin: Server) -> None:
     page.goto(f"{admin.url}/admin/export.csv?site=demo")
     expect(page.get_by_role("heading", name="Log in to the Crumb admin")).to_be_visible()
     assert not [c for c in page.context.cookies() if c["name"] == "crumb_admin"]
+
+
+def test_without_a_password_hash_the_admin_says_how_to_open_it(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/admin/")
+    expect(page.get_by_role("heading", name="The admin is closed")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("python -m server hash-password")
+    expect(page.locator("main")).to_contain_text("CRUMB_ADMIN_PASSWORD_HASH")
+
+
+def test_repeated_wrong_passwords_lock_the_login_with_a_clear_message(page: Page, admin: Server) -> None:
+    """Last in this module: it leaves this test client's address locked out for 15 minutes."""
+    for _ in range(3):
+        _login(page, admin, password="still not the password")
+        expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+    _login(page, admin)  # the right password, too late
+    expect(page.get_by_role("alert")).to_have_text(
+        "Too many failed logins from your address (3 in 15 minutes); try again in 15 minutes.")
+    page.goto(f"{admin.url}/admin/")
+    expect(page.get_by_role("heading", name="Log in to the Crumb admin")).to_be_visible()

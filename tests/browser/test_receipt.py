@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, Response, expect
 
 from .helpers import click_banner
@@ -47,6 +48,8 @@ def test_receipt_page_shows_the_choice_and_its_hash_after_accepting(server, page
         expect(page.locator(f'tr[data-category="{category}"] td.granted')).to_contain_text("granted")
     expect(page.locator('tr[data-event="given"]')).to_contain_text(given["event_hash"])
     expect(page.locator('tr[data-event="given"]')).to_contain_text("accept_all")
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
 
 
 def test_receipt_history_follows_an_update_and_withdrawal_clears_it(server, page: Page) -> None:
@@ -69,6 +72,8 @@ def test_receipt_history_follows_an_update_and_withdrawal_clears_it(server, page
     response = page.goto(f"{server.url}{RECEIPT}")
     assert response is not None and response.status == 404
     expect(page.get_by_role("heading", name="No consent receipt")).to_be_visible()
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
 
 
 def test_receipt_prints_without_the_page_chrome(server, page: Page) -> None:

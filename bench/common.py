@@ -98,7 +98,7 @@ def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
     """End the process group we started (uvicorn workers included); SIGKILL after `grace` s."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 
-from bench.common import BENCH, ROOT, BenchError, PartResult, Row
+from bench.common import BENCH, ROOT, BenchError, PartResult, Row, stop
 
 SCRIPT = BENCH / "export_memory.py"
 TARGET_MB = 100.0
@@ -43,15 +43,19 @@ def run(result: PartResult) -> None:
         raise BenchError("bench/export_memory.py does not exist yet (it comes with the admin exports)")
     argv = [sys.executable, str(SCRIPT.relative_to(ROOT))]
     result.command(argv)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own group: the server it starts goes too
     try:
-        out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        stdout, stderr = proc.communicate(timeout=1800)
     except subprocess.TimeoutExpired:
         raise BenchError("bench/export_memory.py ran over 30 minutes and was stopped") from None
-    text = out.stdout + out.stderr
-    if out.returncode != 0:
-        raise BenchError(f"bench/export_memory.py exited {out.returncode}: {text.strip()[-400:]}")
-    peak, data = _parse(out.stdout)
-    result.notes += [f"export_memory.py: {line}" for line in out.stdout.strip().splitlines()[-6:]]
+    finally:
+        stop(proc)
+    if proc.returncode != 0:
+        text = (stdout + stderr).strip()[-400:]
+        raise BenchError(f"bench/export_memory.py exited {proc.returncode}: {text}")
+    peak, data = _parse(stdout)
+    result.notes += [f"export_memory.py: {line}" for line in stdout.strip().splitlines()[-6:]]
     if peak is None:
         raise BenchError("bench/export_memory.py printed no peak RSS figure")
     events = data.get("events")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def _postgres(result: PartResult, opts: Options, body: str, sqlite_rps: float) -
         result.notes.append("PostgreSQL row skipped: server/storage/postgres.py does not exist yet")
         return []
     base_url = os.environ.get("CRUMB_DATABASE_URL") or DEFAULT_PG
-    name = f"crumb_bench_{os.getpid()}"
+    name = f"crumb_bench_{os.getpid()}_{int(time.time())}"
     db_url = base_url.rsplit("/", 1)[0] + "/" + name
     try:
         asyncio.run(_admin(base_url, f'CREATE DATABASE "{name}"'))

@@ -3,12 +3,15 @@ cache for the plain URL and an immutable one for the hashed URL, 404 JSON for an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import warnings
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
+
+with warnings.catch_warnings():  # starlette 1.10 asks for httpx2 (a UserWarning); httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.builder import read_manifest
@@ -32,20 +35,20 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crumb.test") as c:
-        c.dist = app.state.settings.dist_dir  # type: ignore[attr-defined]
-        yield c
+def client(app: Starlette) -> TestClient:
+    # Sync on purpose: the widget route needs no lifespan, and a sync client runs beside the
+    # browser tests' event loop in the same session.
+    return TestClient(app, base_url="http://crumb.test")
 
 
-def dist(client: httpx.AsyncClient) -> Path:
-    return Path(client.dist)  # type: ignore[attr-defined]
+def dist(client: TestClient) -> Path:
+    return Path(client.app.state.settings.dist_dir)  # type: ignore[attr-defined]
 
 
-async def fetch(client: httpx.AsyncClient, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def fetch(client: TestClient, url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and the body exactly as sent (not decompressed)."""
-    async with client.stream("GET", url, headers=headers) as response:
-        return response.status_code, dict(response.headers), b"".join([c async for c in response.aiter_raw()])
+    with client.stream("GET", url, headers=headers) as response:
+        return response.status_code, dict(response.headers), b"".join(response.iter_raw())
 
 
 @pytest.mark.parametrize(("accept", "coding", "suffix"), [
@@ -54,9 +57,9 @@ async def fetch(client: httpx.AsyncClient, url: str, **headers: str) -> tuple[in
     ("br;q=0, gzip", "gzip", ".gz"),
     ("identity", None, ""),
 ])
-async def test_serves_the_precompressed_file_the_browser_accepts(client: httpx.AsyncClient, accept: str,
+def test_serves_the_precompressed_file_the_browser_accepts(client: TestClient, accept: str,
                                                            coding: str | None, suffix: str) -> None:
-    status, headers, body = await fetch(client, "/widget/shop.js", **{"Accept-Encoding": accept})
+    status, headers, body = fetch(client, "/widget/shop.js", **{"Accept-Encoding": accept})
     assert status == 200
     assert body == (dist(client) / f"shop.js{suffix}").read_bytes()  # the built file, not recompressed
     assert headers.get("content-encoding") == coding
@@ -69,10 +72,10 @@ async def test_serves_the_precompressed_file_the_browser_accepts(client: httpx.A
 
 
 @pytest.mark.parametrize("accept", ["br", "gzip", "identity"])
-async def test_a_matching_etag_gets_304_without_a_body(client: httpx.AsyncClient, accept: str) -> None:
-    _, first, _ = await fetch(client, "/widget/shop.js", **{"Accept-Encoding": accept})
+def test_a_matching_etag_gets_304_without_a_body(client: TestClient, accept: str) -> None:
+    _, first, _ = fetch(client, "/widget/shop.js", **{"Accept-Encoding": accept})
     for tag in (first["etag"], "W/" + first["etag"], f'"other", {first["etag"]}', "*"):
-        status, headers, body = await fetch(client, "/widget/shop.js",
+        status, headers, body = fetch(client, "/widget/shop.js",
                                       **{"Accept-Encoding": accept, "If-None-Match": tag})
         assert (status, body) == (304, b""), tag
         assert headers["etag"] == first["etag"]
@@ -80,38 +83,38 @@ async def test_a_matching_etag_gets_304_without_a_body(client: httpx.AsyncClient
         assert "content-encoding" not in headers
 
 
-async def test_an_etag_of_another_encoding_or_build_gets_the_file(client: httpx.AsyncClient) -> None:
-    _, br, _ = await fetch(client, "/widget/shop.js", **{"Accept-Encoding": "br"})
-    status, headers, _ = await fetch(client, "/widget/shop.js",
+def test_an_etag_of_another_encoding_or_build_gets_the_file(client: TestClient) -> None:
+    _, br, _ = fetch(client, "/widget/shop.js", **{"Accept-Encoding": "br"})
+    status, headers, _ = fetch(client, "/widget/shop.js",
                                **{"Accept-Encoding": "gzip", "If-None-Match": br["etag"]})
     assert (status, headers["content-encoding"]) == (200, "gzip")
-    status, _, _ = await fetch(client, "/widget/shop.js",
+    status, _, _ = fetch(client, "/widget/shop.js",
                                **{"Accept-Encoding": "br", "If-None-Match": '"0ld"'})
     assert status == 200
 
 
-async def test_the_hashed_url_serves_the_same_bytes_immutable_for_a_year(client: httpx.AsyncClient) -> None:
+def test_the_hashed_url_serves_the_same_bytes_immutable_for_a_year(client: TestClient) -> None:
     entry = read_manifest(dist(client))["shop"]
     hashed = f"/widget/{entry['hashed_file']}"
-    status, headers, body = await fetch(client, hashed, **{"Accept-Encoding": "br"})
+    status, headers, body = fetch(client, hashed, **{"Accept-Encoding": "br"})
     assert status == 200
     assert body == (dist(client) / "shop.js.br").read_bytes()
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     assert headers["etag"] == f'"{entry["hash"]}-br"'
-    status, headers, _ = await fetch(client, f"/widget/{entry['hashed_file']}",
+    status, headers, _ = fetch(client, f"/widget/{entry['hashed_file']}",
                                **{"Accept-Encoding": "br", "If-None-Match": headers["etag"]})
     assert (status, headers["cache-control"]) == (304, "public, max-age=31536000, immutable")
 
 
-async def test_the_widget_can_be_loaded_cross_origin_with_sri(client: httpx.AsyncClient) -> None:
-    _, headers, _ = await fetch(client, "/widget/shop.js", Origin="https://shop.example")
+def test_the_widget_can_be_loaded_cross_origin_with_sri(client: TestClient) -> None:
+    _, headers, _ = fetch(client, "/widget/shop.js", Origin="https://shop.example")
     assert headers["access-control-allow-origin"] == "*"
     assert headers["cross-origin-resource-policy"] == "cross-origin"
     assert headers["x-content-type-options"] == "nosniff"
 
 
-async def test_head_gives_the_headers(client: httpx.AsyncClient) -> None:
-    response = await client.head("/widget/shop.js", headers={"Accept-Encoding": "gzip"})
+def test_head_gives_the_headers(client: TestClient) -> None:
+    response = client.head("/widget/shop.js", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
     assert response.headers["content-encoding"] == "gzip"
     assert response.headers["etag"].endswith('-gzip"')
@@ -124,10 +127,10 @@ async def test_head_gives_the_headers(client: httpx.AsyncClient) -> None:
     "shop.css",
     "demo.js",            # built in another run, but not a configured site here
 ])
-async def test_anything_else_is_a_404_json_error(client: httpx.AsyncClient, name: str) -> None:
+def test_anything_else_is_a_404_json_error(client: TestClient, name: str) -> None:
     if name == "demo.js":
         for suffix in ("", ".gz", ".br"):
             (dist(client) / f"demo.js{suffix}").write_bytes(b"stale")
-    response = await client.get(f"/widget/{name}")
+    response = client.get(f"/widget/{name}")
     assert response.status_code == 404
     assert response.json() == {"error": "unknown_widget", "detail": f"no widget {name!r} is built"}

@@ -20,6 +20,7 @@ with warnings.catch_warnings():  # starlette 1.10 asks for httpx2 (a UserWarning
 from server.app import create_app
 from server.consent import Token, TokenSigner
 from server.settings import load_settings
+from server.storage.sqlite import SqliteStorage
 
 from .conftest import ROOT, TEST_SECRET, backend_settings
 
@@ -400,3 +401,16 @@ def test_refusals_tell_an_allowed_cross_origin_widget_why(client: TestClient) ->
     assert (missing.status_code, missing.headers["access-control-allow-origin"]) == (404, SITE)
     foreign = post(client, origin="https://evil.example")
     assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
+
+
+def test_a_failing_log_answers_503_and_acknowledges_nothing(client: TestClient) -> None:
+    storage = client.app.state.storage  # type: ignore[attr-defined]
+    if not isinstance(storage, SqliteStorage):
+        pytest.skip("the log is made read-only with an SQLite pragma")
+    client.portal.call(storage._writer.execute, "PRAGMA query_only=1")  # type: ignore[union-attr]
+    r = post(client)
+    assert (r.status_code, r.json()["error"]) == (503, "log_unavailable")
+    assert r.headers["retry-after"] == "5" and "set-cookie" not in r.headers
+    client.portal.call(storage._writer.execute, "PRAGMA query_only=0")  # type: ignore[union-attr]
+    assert rows(client) == 0
+    assert post(client).status_code == 201

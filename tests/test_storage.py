@@ -224,3 +224,15 @@ async def test_verify_fails_when_the_chain_head_is_deleted(storage: Storage) -> 
     result = await storage.verify("demo")
     assert (result.ok, result.bad_seq) == (False, seqs[-1]), result
     assert result.problem.startswith("chain head missing"), result.problem
+
+
+async def test_one_bad_event_does_not_fail_the_others_in_its_batch(storage: Storage) -> None:
+    if not isinstance(storage, SqliteStorage):
+        pytest.skip("PostgreSQL retries a batch one by one only for values the database refuses")
+    events = [event("g0"), event("g1"), event("bad", user_agent="\ud800"), event("g2"), event("g3")]
+    results = await asyncio.gather(*(storage.append(e) for e in events), return_exceptions=True)
+    assert isinstance(results[2], UnicodeEncodeError)
+    written = [r.event.consent_id for r in results if not isinstance(r, BaseException)]
+    assert written == ["g0", "g1", "g2", "g3"]
+    assert await count(storage) == 4
+    assert (await storage.verify("demo")).ok

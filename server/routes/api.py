@@ -8,6 +8,7 @@ request writes nothing.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -20,9 +21,10 @@ from ..errors import ApiError, TokenError
 from ..http import allowed_origin, client_ip, read_json, require_origin, site_or_404
 from ..receipts import build_receipt, iso
 from ..sites import SiteConfig
-from ..storage import Event
+from ..storage import Event, StoredEvent
 
 MAX_UA = 200
+log = logging.getLogger("crumb")
 Handler = Callable[[Request], Awaitable[Response]]
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -84,6 +86,17 @@ def _event(request: Request, site: SiteConfig, consent_id: str, kind: str, **fie
     )
 
 
+async def _append(request: Request, event: Event) -> StoredEvent:
+    """Commit the event; a failing database is a 503 the client may retry (nothing acknowledged)."""
+    try:
+        stored: StoredEvent = await request.app.state.storage.append(event)
+    except Exception:
+        log.exception("could not record a %s event for site %s", event.kind, event.site)
+        raise ApiError(503, "log_unavailable", "the consent log cannot record this now; nothing was "
+                       "recorded, try again later", headers={"Retry-After": "5"}) from None
+    return stored
+
+
 async def post_consent(request: Request) -> Response:
     site = site_or_404(request)
     origin = require_origin(request, site)
@@ -99,7 +112,7 @@ async def post_consent(request: Request) -> Response:
                    categories=choice.categories, services=choice.services,
                    policy_version=choice.policy_version, method=choice.method,
                    language=choice.language, gpc=gpc)
-    stored = await request.app.state.storage.append(event)
+    stored = await _append(request, event)
     issued = int(event.created_at)
     token = request.app.state.signer.sign(Token(
         consent_id=consent_id, site=site.id, categories=choice.categories,
@@ -157,9 +170,8 @@ async def delete_consent(request: Request) -> Response:
     event = _event(request, site, token.consent_id, "withdrawn", categories=refused,
                    services={}, policy_version=site.policy_version, method="withdraw",
                    language=site.default_language, gpc=request.headers.get("sec-gpc") == "1")
-    storage = request.app.state.storage
-    await storage.append(event)
-    history = await storage.history(site.id, token.consent_id)
+    await _append(request, event)
+    history = await request.app.state.storage.history(site.id, token.consent_id)
     receipt = build_receipt(site, token, history, event.created_at)
     receipt["withdrawn_at"] = iso(event.created_at)
     response = JSONResponse(receipt, headers=_NO_STORE)

@@ -183,12 +183,7 @@ class SqliteStorage:
                 batch.append(self._queue.get_nowait())
             appends = [(item, f) for item, f in batch if isinstance(item, Event)]
             if appends:
-                try:
-                    stored = await self._transaction(partial(self._insert, events=[e for e, _ in appends]))
-                except Exception as exc:  # every waiter learns the batch failed; nothing acknowledged
-                    _settle(appends, error=exc)
-                else:
-                    _settle(appends, results=stored)
+                await self._append_batch(appends)
             for item, future in batch:
                 if not isinstance(item, Event):
                     try:
@@ -197,6 +192,21 @@ class SqliteStorage:
                         _settle([(item, future)], error=exc)
                     else:
                         _settle([(item, future)], results=[result])
+
+    async def _append_batch(self, appends: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        """Commit the events in one transaction, then acknowledge them; on failure nothing is
+        acknowledged, and each event of a larger batch is retried alone so one bad event cannot
+        fail the others."""
+        try:
+            stored = await self._transaction(partial(self._insert, events=[e for e, _ in appends]))
+        except Exception as exc:
+            if len(appends) == 1:
+                _settle(appends, error=exc)
+                return
+            for pair in appends:
+                await self._append_batch([pair])
+            return
+        _settle(appends, results=stored)
 
     async def _transaction(self, job: _Job) -> Any:
         conn = self._writer

@@ -74,7 +74,8 @@ class Storage(Protocol):
         """Raise if the database cannot answer."""
 
     async def append(self, event: Event) -> StoredEvent:
-        """Chain and commit one event; returns only after the commit is durable."""
+        """Chain and commit one event; returns only after the commit is durable. Concurrent
+        appends share transactions (group commit). Raises when the event was not committed."""
 
     async def history(self, site: str, consent_id: str) -> list[StoredEvent]: ...
 

@@ -308,3 +308,16 @@ def test_server_start_prints_one_line_for_a_bad_config(tmp_path: Path) -> None:
     _one_error_line(result, "shop.toml", "integrations.consent_mode_map.ads",
                     "not declared in [[categories]]")
     assert not (tmp_path / "dist").exists()
+
+
+def test_docs_config_documents_every_key() -> None:
+    from dataclasses import fields
+
+    from server.sites import UI, Category, Integrations, Service, SiteConfig
+
+    doc = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    keys = {f.name for cls in (SiteConfig, Category, Service, Integrations, UI) for f in fields(cls)}
+    keys |= set(TEXT_KEYS) | {"title", "description"}
+    missing = sorted(k for k in keys - {"source"} if f"`{k}`" not in doc and f"`[{k}" not in doc
+                     and f"`[[{k}" not in doc)
+    assert missing == []

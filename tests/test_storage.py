@@ -227,8 +227,6 @@ async def test_verify_fails_when_the_chain_head_is_deleted(storage: Storage) -> 
 
 
 async def test_one_bad_event_does_not_fail_the_others_in_its_batch(storage: Storage) -> None:
-    if not isinstance(storage, SqliteStorage):
-        pytest.skip("PostgreSQL retries a batch one by one only for values the database refuses")
     events = [event("g0"), event("g1"), event("bad", user_agent="\ud800"), event("g2"), event("g3")]
     results = await asyncio.gather(*(storage.append(e) for e in events), return_exceptions=True)
     assert isinstance(results[2], UnicodeEncodeError)

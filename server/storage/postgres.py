@@ -87,8 +87,11 @@ _INSERT = (
     "AS r(s, si, ci, k, ca, se, pv, m, l, g, ua, ip, t, ph, ch, er, po, ac, pd, hv)"
 )
 
-_SITES = ("SELECT site FROM chain_heads UNION SELECT site FROM checkpoints "
-          "UNION SELECT DISTINCT site FROM events ORDER BY 1")
+_SITES = (  # the events' sites by a recursive index walk (a loose index scan), not a full scan
+    "WITH RECURSIVE s(site) AS (SELECT min(site) FROM events UNION ALL "
+    "SELECT (SELECT min(site) FROM events WHERE site > s.site) FROM s WHERE s.site IS NOT NULL) "
+    "SELECT site FROM s WHERE site IS NOT NULL "
+    "UNION SELECT site FROM chain_heads UNION SELECT site FROM checkpoints ORDER BY 1")
 
 _UPSERT_HEADS = (
     "INSERT INTO chain_heads (site, seq, pos, chain) "
@@ -161,10 +164,12 @@ class PostgresStorage:
                 if self.schema is None:
                     raise StartupError(f"PostgreSQL {redact(self.url)}: no schema of the search_path exists")
                 await self._migrate(conn)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except BaseException as exc:
             if self._pool is not None:
                 self._pool.terminate()
                 self._pool = None
+            if not isinstance(exc, OSError | TimeoutError | asyncpg.PostgresError | asyncpg.InterfaceError):
+                raise
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StartupError(f"cannot use PostgreSQL at {redact(self.url)}: {reason}") from None
         self._task = asyncio.create_task(self._write_loop())
@@ -219,27 +224,23 @@ class PostgresStorage:
                 batch.append(self._queue.get_nowait())
             try:
                 stored = await self._write_batch([event for event, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1:
-                    if not batch[0][1].done():
-                        batch[0][1].set_exception(exc)
-                    continue
-                await self._write_one_by_one(batch)  # one bad event must not fail the others
-                continue
-            for (_, future), item in zip(batch, stored, strict=True):
-                if not future.done():
-                    future.set_result(item)
+            except (ValueError, asyncpg.DataError):
+                # A value that cannot be hashed or stored (a lone surrogate, a NUL character)
+                # stopped the batch before its commit: write one by one, so only that event fails.
+                await self._write_one_by_one(batch)
+            except Exception as exc:  # e.g. connection lost: the outcome is unknown, no retry
+                _settle(batch, error=exc)
+            else:
+                _settle(batch, results=stored)
 
     async def _write_one_by_one(self, batch: list[tuple[Event, asyncio.Future[StoredEvent]]]) -> None:
         for event, future in batch:
             try:
-                item = (await self._write_batch([event]))[0]
+                stored = await self._write_batch([event])
             except Exception as exc:
-                if not future.done():
-                    future.set_exception(exc)
+                _settle([(event, future)], error=exc)
             else:
-                if not future.done():
-                    future.set_result(item)
+                _settle([(event, future)], results=stored)
 
     async def _lock_sites(self, conn: asyncpg.Connection, sites: Iterable[str]) -> None:
         """Serialise writers of these sites' chains until the transaction ends (any process).
@@ -299,7 +300,7 @@ class PostgresStorage:
     async def purge(self, older_than: float, site: str | None = None) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             sites = [site] if site is not None else [
-                r[0] for r in await conn.fetch("SELECT DISTINCT site FROM events")]
+                r[0] for r in await conn.fetch("SELECT site FROM chain_heads")]
             await self._lock_sites(conn, sites)
             removed = 0
             for site_id in sites:
@@ -407,6 +408,18 @@ async def _pages(db: asyncpg.Pool | asyncpg.Connection, site: str | None = None,
         for row in rows:
             yield row_to_stored(row)
         last = rows[-1][0]
+
+
+def _settle(pairs: Sequence[tuple[Event, asyncio.Future[StoredEvent]]],
+            results: Sequence[StoredEvent] | None = None, error: Exception | None = None) -> None:
+    for i, (_, future) in enumerate(pairs):
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert results is not None
+            future.set_result(results[i])
 
 
 def redact(url: str) -> str:

@@ -159,3 +159,9 @@ def tracker_cookies(context) -> list[str]:  # type: ignore[no-untyped-def]
 def _no_stray_dist() -> Iterator[None]:
     yield
     shutil.rmtree(ROOT / ".pytest-tmp", ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, which pytest-asyncio tests cannot share."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))

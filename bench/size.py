@@ -36,6 +36,16 @@ def _breakdown(site: Any) -> str:
     return ", ".join(f"{name} {_gz(data):,} B" for name, data in pieces.items())
 
 
+def _built_gz(widget: bytes) -> int:
+    """Bytes of what the build writes to dist/demo.js.gz (it may use a stronger gzip encoder)."""
+    try:
+        from server import builder
+
+        return len(builder._gzip(widget))
+    except Exception:
+        return _gz(widget)
+
+
 def run(result: PartResult) -> None:
     from server.builder import bundle
 
@@ -46,7 +56,7 @@ def run(result: PartResult) -> None:
     files = [js.read_bytes(), css.read_bytes()]
     anchor = f"vanilla-cookieconsent {vcc.version()}"
     cfg = vcc.run_script(site).encode()
-    gz, br = _gz(widget), _br(widget)
+    gz, br, served = _gz(widget), _br(widget), _built_gz(widget)
     a_gz, a_br = sum(_gz(f) for f in files), sum(_br(f) for f in files)
     result.rows += [
         ratio_row(f"gzip -9 bytes vs {anchor} umd.js + css", gz, a_gz, "{:,} B", "≤ 0.50", at_most=0.5),
@@ -60,7 +70,9 @@ def run(result: PartResult) -> None:
         f"Crumb: the built demo widget demo.js ({len(site.texts)} languages, texts, config and "
         "CSS inlined: the only file a visitor downloads to see the banner); its size budget is "
         f"{site.size_budget:,} B gzip" + (" (OVER BUDGET: `python build.py` refuses it)"
-                                          if gz > site.size_budget else "") + ".",
+                                          if served > site.size_budget else "") + ".",
+        f"The server sends the build's own demo.js.gz of {served:,} B (both columns here use the same "
+        "gzip -9 and brotli q11).",
         "Crumb's pieces, each gzipped alone: " + (_breakdown(site) or "(builder internals moved)") + ".",
         f"Anchor: dist/cookieconsent.umd.js + dist/cookieconsent.css of {anchor}, each compressed on "
         "its own (two downloads), before the site's texts (gzip without file names in the header, as a "

@@ -55,9 +55,21 @@ class BuildResult:
     hashed_file: str
 
 
+def default_hosts() -> dict[str, tuple[str, ...]]:
+    """The shipped map of well-known tracker hosts (widget/trackers.json): category id -> host patterns."""
+    data = json.loads((WIDGET_DIR / "trackers.json").read_text(encoding="utf-8"))
+    return {cid: tuple(h for hosts in providers.values() for h in hosts) for cid, providers in data.items()}
+
+
 def _widget_config(site: SiteConfig) -> dict[str, Any]:
     """The compact config object the widget reads as `CFG` (short keys keep the bundle small)."""
     integ = site.integrations
+    shipped = default_hosts() if integ.auto_block and integ.default_hosts else {}
+
+    def hosts(own: tuple[str, ...], category: str = "") -> list[str]:
+        # Auto-blocking patterns: the site's own, then the shipped ones for the same category id.
+        return list(dict.fromkeys(own + shipped.get(category, ()))) if integ.auto_block else []
+
     return {
         "s": site.id,
         "v": site.policy_version,
@@ -75,16 +87,13 @@ def _widget_config(site: SiteConfig) -> dict[str, Any]:
                 "d": 1 if c.default else 0,
                 "o": 1 if c.gpc_optout else 0,
                 "k": list(c.cookies),
-                "h": list(c.hosts),
-                "sv": [{"id": s.id, "n": s.name, "k": list(s.cookies), "h": list(s.hosts)}
+                "h": hosts(c.hosts, c.id),
+                "sv": [{"id": s.id, "n": s.name, "k": list(s.cookies), "h": hosts(s.hosts)}
                        for s in c.services],
             }
             for c in site.categories
         ],
         "ui": {"fab": 1 if site.ui.floating_button else 0, "modal": 1 if site.ui.modal else 0},
-        "t": {lang: {"placeholder": t["placeholder"], "placeholder_button": t["placeholder_button"],
-                     "cats": {cid: ct["title"] for cid, ct in t["categories"].items()}}
-              for lang, t in site.texts.items()},
     }
 
 

@@ -1,22 +1,20 @@
-/* Integrations: Global Privacy Control and Google Consent Mode v2. */
-function gpcOn() {
-  return !!(CFG.g && navigator.globalPrivacyControl === true);
+/* Google Consent Mode v2: commands are queued in dataLayer the way gtag.js does it (an `arguments` object). */
+function gtag() {
+  (W.dataLayer = W.dataLayer || []).push(arguments);
 }
 
-function gtagConsent(cmd, params) {
-  if (!CFG.cm) return;
-  var dl = (W.dataLayer = W.dataLayer || []);
-  dl.push(['consent', cmd, params]);
+/* Before any tag: all seven signals denied except security_storage, waiting for the update. */
+function consentDefault() {
+  gtag('consent', 'default', { ad_storage: 'denied', ad_user_data: 'denied', ad_personalization: 'denied',
+    analytics_storage: 'denied', functionality_storage: 'denied', personalization_storage: 'denied',
+    security_storage: 'granted', wait_for_update: CFG.w });
 }
 
-function consentModeParams(choice) {
-  var p = {};
-  for (var cat in CFG.cm) CFG.cm[cat].forEach(function (sig) { p[sig] = choice && choice.c[cat] ? 'granted' : 'denied'; });
-  return p;
-}
-
-function consentModeDefault() {
-  var p = { ad_storage: 'denied', ad_user_data: 'denied', ad_personalization: 'denied', analytics_storage: 'denied',
-    functionality_storage: 'denied', personalization_storage: 'denied', security_storage: 'granted', wait_for_update: CFG.w };
-  gtagConsent('default', p);
+/* By the configured map: a signal is granted when a category mapped to it is consented. */
+function consentUpdate() {
+  var p = {}, cat;
+  for (cat in CFG.cm) {
+    CFG.cm[cat].forEach(function (sig) { p[sig] = p[sig] == 'granted' || S.choice && S.choice.c[cat] ? 'granted' : 'denied'; });
+  }
+  gtag('consent', 'update', p);
 }

@@ -1,87 +1,83 @@
-/* Consent state: read the stored choice, decide if it is current, persist it and send it to the API. */
+/* Consent state: read the stored choice, decide if it is current, persist it and send it to the consent log. */
 var PENDING = 'crumb:' + CFG.s;
-var S = { choice: null, stale: null, gpc: false };
+/* choice: the current, valid choice; stale: an outdated one, only to pre-fill the preferences. */
+var S = { choice: null, stale: null, gpc: !!(CFG.g && navigator.globalPrivacyControl) };
 var listeners = {};
 var SCRIPT = D.currentScript;
+var LOG = Promise.resolve();
 var API = (CFG.a || (SCRIPT && SCRIPT.src ? new URL(SCRIPT.src).origin : '')) + '/api/' + CFG.s + '/consent';
 
+/* Listeners registered with crumb.on(name), then a `crumb:<name>` DOM event on document. */
 function emit(name, detail) {
   (listeners[name] || []).forEach(function (fn) { try { fn(detail); } catch (e) {} });
-  if (name == 'consent') D.dispatchEvent(new CustomEvent('crumb:consent', { detail: detail }));
+  D.dispatchEvent(new CustomEvent('crumb:' + name, { detail: detail }));
 }
 
-/* The token is itsdangerous' "payload.time.signature"; the payload is base64url JSON we can read. */
+/* The token is itsdangerous' "payload.time.signature"; the payload is base64url ASCII JSON we can read. */
 function readToken(token) {
   try {
-    var b = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
-    var p = JSON.parse(decodeURIComponent(escape(atob(b))));
-    return p.s == CFG.s ? { id: p.i, c: p.c, x: p.x, v: p.v, t: p.t, m: p.m, g: p.g } : null;
-  } catch (e) {
-    return null;
+    var p = JSON.parse(atob(token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/')));
+    p.id = p.i;
+    return p.s == CFG.s && p;
+  } catch (e) {}
+}
+
+/* The pending choice (not yet acknowledged) wins over the cookie. A choice made under another policy version
+ * or older than the lifetime counts as no choice; GPC refuses the sale/sharing categories it pre-fills. */
+function loadChoice() {
+  var p = lsGet(PENDING) || {}, token = getCookie(CFG.n), ch = !p.d && (p.choice || token && readToken(token));
+  if (p.d) call('DELETE', p, 404);
+  if (ch && ch.v == CFG.v && now() - ch.t < CFG.l * 86400) {
+    S.choice = ch;
+    if (p.choice) send(p);
+  } else if (ch) {
+    S.stale = ch;
+    CFG.c.forEach(function (k) { if (S.gpc && k.o) ch.c[k.id] = 0; });
   }
 }
 
-function current(choice) {
-  return choice && choice.v == CFG.v && now() - choice.t < CFG.l * 86400;
-}
-
-function loadChoice() {
-  var pending = lsGet(PENDING);
-  var token = getCookie(CFG.n);
-  var choice = (pending && pending.choice) || (token && readToken(token));
-  if (current(choice)) S.choice = choice;
-  else S.stale = choice || null;
-  if (pending) send(pending);
-}
-
-/** @param {Object<string, boolean>} cats @param {string} method @param {Object<string, boolean>=} services */
+/** @param {Object<string, number>} cats @param {string} method @param {Object<string, boolean>=} services */
 function decide(cats, method, services) {
-  var c = {};
-  CFG.c.forEach(function (cat) { c[cat.id] = cat.r || cats[cat.id] ? 1 : 0; });
-  var prev = S.choice;
-  var choice = { id: prev ? prev.id : '', c: c, x: services, v: CFG.v, t: now(), m: method, g: S.gpc ? 1 : 0 };
-  S.choice = choice;
+  var c = {}, prev = S.choice;
+  CFG.c.forEach(function (k) { c[k.id] = !!(k.r || cats[k.id]); });
+  S.choice = { id: prev ? prev.id : '', c: c, x: services, v: CFG.v, t: now(), m: method, g: S.gpc ? 1 : 0 };
   S.stale = null;
-  var pending = { choice: choice, lang: S.lang || CFG.dl };
-  lsSet(PENDING, pending);
-  emit(prev ? 'change' : 'consent', choice);
-  if (prev) emit('consent', choice);
-  send(pending);
-  return choice;
+  return prev;
 }
 
-function body(pending) {
-  var ch = pending.choice, cats = {};
-  for (var k in ch.c) cats[k] = !!ch.c[k];
-  return JSON.stringify({ categories: cats, services: ch.x, policy_version: ch.v, language: pending.lang, method: ch.m, gpc: !!ch.g });
+/* Requests to the log go one at a time, in the order the visitor acted. A pending choice or withdrawal `p`
+ * leaves localStorage once the server has answered for good: 2xx, or `final` (never acceptable, e.g. a choice
+ * under a replaced policy). Otherwise it stays and is re-sent on the next page view. */
+function call(method, p, final, body) {
+  var res = LOG.then(function () {
+    var token = getCookie(CFG.n) || p.w, h = { 'Content-Type': 'application/json' };
+    if (token) h.Authorization = 'Bearer ' + token;
+    return fetch(API, { method: method, credentials: 'include', keepalive: true, headers: h, body: body });
+  }).then(function (r) {
+    var q = lsGet(PENDING);
+    if ((r.ok || r.status == final) && q && q.k == p.k) lsSet(PENDING);
+    return r.ok && r.json();
+  });
+  return LOG = res.catch(function () {});
 }
 
-function authHeaders() {
-  var token = getCookie(CFG.n), h = { 'Content-Type': 'application/json' };
-  if (token) h.Authorization = 'Bearer ' + token;
-  return h;
-}
-
-/* Send a choice until the server acknowledges it: kept in localStorage and re-sent on later views. */
-function send(pending) {
-  return fetch(API, { method: 'POST', credentials: 'include', keepalive: true, headers: authHeaders(), body: body(pending) })
-    .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-    .then(function (res) {
+function send(p) {
+  var ch = p.choice;
+  call('POST', p, 422, JSON.stringify({ categories: ch.c, services: ch.x, policy_version: ch.v, language: p.lang,
+    method: ch.m, gpc: !!ch.g })).then(function (res) {
+    if (res && S.choice == ch) {
       setCookie(CFG.n, res.token, CFG.l * 86400);
-      if (S.choice && S.choice.t == pending.choice.t) { S.choice.id = res.consent_id; }
-      var still = lsGet(PENDING);
-      if (still && still.choice.t == pending.choice.t) lsSet(PENDING, null);
-      return res;
-    })
-    .catch(function () {});
+      ch.id = res.consent_id;
+    }
+  });
 }
 
-function withdrawChoice() {
-  var h = authHeaders();
+/* Withdrawal: forgotten here at once, then logged like a choice (kept and re-sent until confirmed). */
+function forget() {
+  var p = { d: 1, w: getCookie(CFG.n), k: Math.random() };
   S.stale = S.choice;
   S.choice = null;
-  lsSet(PENDING, null);
-  fetch(API, { method: 'DELETE', credentials: 'include', keepalive: true, headers: h }).catch(function () {});
   setCookie(CFG.n, '', 0);
-  emit('withdraw', null);
+  lsSet(PENDING, p);
+  call('DELETE', p, 404);
 }

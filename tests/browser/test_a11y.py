@@ -155,6 +155,15 @@ def test_modal_option_keeps_focus_in_the_first_layer_until_a_choice(server, page
                             "crumb:Privacy policy", "crumb:Accept all"]
     page.keyboard.press("Escape")
     expect(banner(page)).to_be_visible()
+    # the preferences open on top of the modal banner and take the trap over
+    tab(page, 2)
+    page.keyboard.press("Enter")
+    expect(prefs(page)).to_be_visible()
+    assert tab(page, 11)[-2:] == ["prefs:Save choices", "prefs:Close"]
+    page.keyboard.press("Escape")
+    expect(prefs(page)).to_be_hidden()
+    assert focus(page) == "crumb:Customize"
+    assert tab(page, 2) == ["crumb:Privacy policy", "crumb:Accept all"]
     page.keyboard.press("Enter")
     expect(banner(page)).to_be_hidden()
 

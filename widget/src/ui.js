@@ -43,7 +43,9 @@ function onClick(e) {
 function onChange(e) {
   var t = e.target, c = t.getAttribute('data-c'), p = t.getAttribute('data-p');
   if (c) qsa('[data-p="' + c + '"]', UI.root).forEach(function (s) { s.checked = t.checked; });
-  if (p) el('[data-c="' + p + '"]').checked = qsa('[data-p="' + p + '"]', UI.root).some(function (s) { return s.checked; });
+  if (p) {
+    el('[data-c="' + p + '"]').checked = qsa('[data-p="' + p + '"]', UI.root).some(function (s) { return s.checked; });
+  }
 }
 
 function active() {
@@ -113,9 +115,9 @@ function save() {
   crumb.accept(ids, 'custom', x);
 }
 
-/* A modal layer keeps Tab inside itself (the native modal would let focus slip out to the browser). */
+/* The top modal layer keeps Tab inside itself (a native modal would let focus slip out to the browser). */
 D.addEventListener('keydown', function (e) {
-  var box = e.key == 'Tab' && UI.root && el(':modal'), f, i;
+  var box = e.key == 'Tab' && UI.root && (UI.p.open ? UI.p : el(':modal')), f, i;
   if (!box) return;
   f = qsa('a[href],button,input:not([disabled]),summary', box).filter(function (x) { return x.checkVisibility(); });
   i = f.indexOf(UI.root.activeElement) + (e.shiftKey ? -1 : 1);

@@ -25,7 +25,7 @@ hash-chained event history. Mapping (receipt field → Kantara CR v1.1 → ISO/I
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from .consent import Token
@@ -37,7 +37,8 @@ COLLECTION = "web consent banner (Crumb widget)"
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC time to the second, e.g. 2026-11-25T09:40:44Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def history_item(item: StoredEvent) -> dict[str, Any]:

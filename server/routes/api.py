@@ -41,10 +41,9 @@ def _read_token(request: Request, site: SiteConfig) -> Token:
 
 
 def _cors(response: Response, origin: str | None) -> Response:
-    if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Vary"] = "Origin"
+    if origin:  # appended raw: the response has none of these headers yet
+        response.raw_headers += [(b"access-control-allow-origin", origin.encode("latin-1")),
+                                 (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
     return response
 
 

@@ -20,6 +20,7 @@ with warnings.catch_warnings():  # starlette 1.10 asks for httpx2 (a UserWarning
 from server.app import create_app
 from server.consent import Token, TokenSigner
 from server.settings import load_settings
+from server.storage.postgres import PostgresStorage
 from server.storage.sqlite import SqliteStorage
 
 from .conftest import ROOT, TEST_SECRET, backend_settings
@@ -403,14 +404,22 @@ def test_refusals_tell_an_allowed_cross_origin_widget_why(client: TestClient) ->
     assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
 
 
-def test_a_failing_log_answers_503_and_acknowledges_nothing(client: TestClient) -> None:
+def _break_log(client: TestClient, broken: bool) -> None:
+    """Make the log refuse writes (SQLite: read-only pragma; PostgreSQL: the table is renamed away)."""
     storage = client.app.state.storage  # type: ignore[attr-defined]
-    if not isinstance(storage, SqliteStorage):
-        pytest.skip("the log is made read-only with an SQLite pragma")
-    client.portal.call(storage._writer.execute, "PRAGMA query_only=1")  # type: ignore[union-attr]
+    if isinstance(storage, PostgresStorage):
+        names = ("events", "events_gone") if broken else ("events_gone", "events")
+        client.portal.call(storage.pool.execute, "ALTER TABLE {} RENAME TO {}".format(*names))
+    else:
+        assert isinstance(storage, SqliteStorage)
+        client.portal.call(storage._writer.execute, f"PRAGMA query_only={int(broken)}")  # type: ignore[union-attr]
+
+
+def test_a_failing_log_answers_503_and_acknowledges_nothing(client: TestClient) -> None:
+    _break_log(client, True)
     r = post(client)
     assert (r.status_code, r.json()["error"]) == (503, "log_unavailable")
     assert r.headers["retry-after"] == "5" and "set-cookie" not in r.headers
-    client.portal.call(storage._writer.execute, "PRAGMA query_only=0")  # type: ignore[union-attr]
+    _break_log(client, False)
     assert rows(client) == 0
     assert post(client).status_code == 201

@@ -4,8 +4,9 @@
     python bench/export_memory.py --events 200000 --format ndjson --dashboard
 
 1. Writes the events straight into a fresh SQLite log (executemany in the storage's own schema,
-   each row chained with server/storage/chain.py), spread over the last 30 days. A small log
-   made the same way is checked with `storage.verify` first, so the rows are what Crumb writes.
+   payload hashes from server/storage/chain.py computed in a process pool, chained in order),
+   spread over the last 30 days. A small log made the same way is checked with
+   `storage.verify` first, so the rows are what Crumb writes.
 2. Starts the real server (`python -m server`) on that log, logs in to the admin over HTTP and
    reads the server process's resident memory (VmRSS) as the baseline.
 3. Resets the server's peak-RSS mark (/proc/PID/clear_refs), streams /admin/export.csv for the
@@ -20,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import os
 import re
 import sqlite3
 import sys
@@ -60,6 +63,18 @@ def _event(i: int, start: float, step: float) -> Event:
                  user_agent=UA, ip_hash=f"{i:016x}", created_at=start + i * step)
 
 
+def _hashed(batch: tuple[int, int, float, float]) -> list[tuple[object, ...]]:
+    """Rows for events first..last-1 with their payload hashes (the costly part, run in a pool)."""
+    first, last, start, step = batch
+    rows: list[tuple[object, ...]] = []
+    for i in range(first, last):
+        e = _event(i, start, step)
+        rows.append((e.site, e.consent_id, e.kind, json.dumps(e.categories, sort_keys=True),
+                     json.dumps(e.services, sort_keys=True), e.policy_version, e.method, e.language,
+                     int(e.gpc), e.user_agent, e.ip_hash, e.created_at, payload_hash(e), e.actor))
+    return rows
+
+
 def fill(db: Path, count: int) -> float:
     """Create the schema with the storage's migrations, then insert `count` chained events."""
     async def migrate() -> None:
@@ -73,27 +88,26 @@ def fill(db: Path, count: int) -> float:
     start, step = now - 30 * 86400 + 60, (30 * 86400 - 120) / max(1, count)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")  # a scratch file: durability does not matter here
-    previous, seq = GENESIS, 0
-    for first in range(0, count, BATCH):
-        rows = []
-        for i in range(first, min(count, first + BATCH)):
-            e = _event(i, start, step)
-            p_hash = payload_hash(e)
-            previous = link(previous, p_hash)
-            rows.append((e.site, e.consent_id, e.kind, json.dumps(e.categories, sort_keys=True),
-                         json.dumps(e.services, sort_keys=True), e.policy_version, e.method, e.language,
-                         int(e.gpc), e.user_agent, e.ip_hash, e.created_at, p_hash, previous, i + 1,
-                         e.actor, HASH_VERSION))
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO events (site, consent_id, kind, categories, services, policy_version, method, "
-            "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, pos, actor, "
-            "hash_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-        conn.execute("INSERT INTO chain_heads (site, seq, pos, chain) VALUES (?, ?, ?, ?) ON CONFLICT(site) "
-                     "DO UPDATE SET seq = excluded.seq, pos = excluded.pos, chain = excluded.chain",
-                     (SITE, seq, min(count, first + BATCH), previous))
-        conn.execute("COMMIT")
+    previous, seq, pos = GENESIS, 0, 0
+    batches = [(first, min(count, first + BATCH), start, step) for first in range(0, count, BATCH)]
+    with multiprocessing.Pool(min(4, os.cpu_count() or 1)) as pool:
+        for hashed in pool.imap(_hashed, batches):  # in order: the chain links them one by one
+            rows = []
+            for row in hashed:
+                previous = link(previous, str(row[12]))
+                pos += 1
+                rows.append((*row[:13], previous, pos, row[13], HASH_VERSION))
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO events (site, consent_id, kind, categories, services, policy_version, method, "
+                "language, gpc, user_agent, ip_hash, created_at, payload_hash, chain, pos, actor, "
+                "hash_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            seq = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            conn.execute("INSERT INTO chain_heads (site, seq, pos, chain) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(site) DO UPDATE SET seq = excluded.seq, pos = excluded.pos, "
+                         "chain = excluded.chain",
+                         (SITE, seq, pos, previous))
+            conn.execute("COMMIT")
     conn.close()
     return time.perf_counter() - started
 

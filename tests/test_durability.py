@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import ROOT, start_server, stop_server
+from .conftest import ROOT, backend_settings, start_server, stop_server
 
 CLIENTS = 8
 KILL_AFTER = 300  # acknowledged consents before the kill
@@ -29,9 +29,10 @@ def _sites(tmp: Path) -> tuple[str, ...]:
     return ("--sites", str(folder))
 
 
-def test_every_acknowledged_consent_survives_a_sigkill(tmp_path: Path) -> None:
+def test_every_acknowledged_consent_survives_a_sigkill(backend: str, tmp_path: Path) -> None:
     args = _sites(tmp_path)
-    server = start_server(tmp_path, args=args)
+    env = {"CRUMB_DATABASE_URL": backend_settings(backend, tmp_path).database_url}  # empty: SQLite
+    server = start_server(tmp_path, env, args=args)
     acked: list[tuple[str, str, str]] = []  # consent id, token, event hash
     ended_by_error: list[str] = []
     lock = threading.Lock()
@@ -66,7 +67,7 @@ def test_every_acknowledged_consent_survives_a_sigkill(tmp_path: Path) -> None:
             t.join(30)
     assert len(ended_by_error) == CLIENTS  # every client was still posting when the server died
 
-    restarted = start_server(tmp_path, args=args)
+    restarted = start_server(tmp_path, env, args=args)
     try:
         missing = []
         with httpx.Client(base_url=restarted.url, timeout=10) as client:

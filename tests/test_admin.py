@@ -22,6 +22,7 @@ from server.errors import StartupError
 from server.settings import Settings
 from server.storage import Event
 from server.storage.chain import GENESIS, link, payload_hash
+from tests.conftest import backend_settings
 
 with warnings.catch_warnings():  # starlette 1.10 asks for httpx2 (a UserWarning); httpx works
     warnings.simplefilter("ignore")
@@ -67,6 +68,15 @@ def _settings(tmp: Path, password_hash: str, dist: Path, **changes: object) -> S
 @pytest.fixture
 def client(tmp_path: Path, password_hash: str, dist: Path) -> Iterator[TestClient]:
     with TestClient(create_app(_settings(tmp_path, password_hash, dist)), follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def data_client(backend: str, tmp_path: Path, password_hash: str, dist: Path) -> Iterator[TestClient]:
+    """A client whose log is on each storage backend in turn (the reports, exports and erasure)."""
+    settings = backend_settings(backend, tmp_path, sites_dir=admin_sites(tmp_path), dist_dir=dist,
+                                admin_password_hash=password_hash)
+    with TestClient(create_app(settings), follow_redirects=False) as c:
         yield c
 
 
@@ -265,7 +275,8 @@ def _cell(html: str, table: str, row: str) -> list[str]:
     return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
 
 
-def test_dashboard_counts_the_events_the_api_recorded(client: TestClient) -> None:
+def test_dashboard_counts_the_events_the_api_recorded(data_client: TestClient) -> None:
+    client = data_client
     _everything(client)
     _login(client)
     html = client.get(f"/admin/?site=demo&from={_today()}&to={_today()}").text
@@ -300,7 +311,8 @@ def test_dashboard_names_a_bad_filter(client: TestClient, query: str, status: in
     assert page.status_code == status and f'data-code="{code}"' in page.text
 
 
-def test_csv_export_has_one_row_per_event_and_neutralises_formulas(client: TestClient) -> None:
+def test_csv_export_has_one_row_per_event_and_neutralises_formulas(data_client: TestClient) -> None:
+    client = data_client
     ids = _everything(client)
     client.post("/api/demo/consent", headers={"Origin": "http://testserver", "User-Agent": "=HYPERLINK(1)"},
                 json={"categories": CATEGORIES, "policy_version": "2026-11-01", "method": "reject_all"})
@@ -318,7 +330,8 @@ def test_csv_export_has_one_row_per_event_and_neutralises_formulas(client: TestC
     assert rows[4]["user_agent"] == "'=HYPERLINK(1)"
 
 
-def test_ndjson_export_lets_an_auditor_recompute_the_chain(client: TestClient) -> None:
+def test_ndjson_export_lets_an_auditor_recompute_the_chain(data_client: TestClient) -> None:
+    client = data_client
     ids = _everything(client)
     _login(client)
     response = client.get(f"/admin/export.ndjson?site=demo&from={_today()}&to={_today()}")
@@ -333,7 +346,8 @@ def test_ndjson_export_lets_an_auditor_recompute_the_chain(client: TestClient) -
         previous = record["chain"]
 
 
-def test_export_of_an_empty_range_is_just_the_header(client: TestClient) -> None:
+def test_export_of_an_empty_range_is_just_the_header(data_client: TestClient) -> None:
+    client = data_client
     _everything(client)
     _login(client)
     text = client.get("/admin/export.csv?site=demo&from=2020-01-01&to=2020-01-31").text
@@ -342,7 +356,8 @@ def test_export_of_an_empty_range_is_just_the_header(client: TestClient) -> None
     assert client.get("/admin/export.ndjson?site=demo&from=2020-01-01&to=2020-01-31").text == ""
 
 
-def test_erasing_a_consent_records_who_did_it_and_the_chain_still_verifies(client: TestClient) -> None:
+def test_erasing_a_consent_records_who_did_it_and_the_chain_still_verifies(data_client: TestClient) -> None:
+    client = data_client
     ids = _everything(client)
     csrf = _login(client, name="Alice Admin")
     response = client.post("/admin/consent/erase", data={"csrf": csrf, "site": "demo", "consent_id": ids[2]})
@@ -361,7 +376,8 @@ def test_erasing_a_consent_records_who_did_it_and_the_chain_still_verifies(clien
     assert "Nothing left to erase" in client.get(again.headers["location"]).text
 
 
-def test_erasing_an_unknown_consent_is_a_404_naming_it(client: TestClient) -> None:
+def test_erasing_an_unknown_consent_is_a_404_naming_it(data_client: TestClient) -> None:
+    client = data_client
     csrf = _login(client)
     response = client.post("/admin/consent/erase",
                            data={"csrf": csrf, "site": "demo", "consent_id": "nobody"})
@@ -372,7 +388,8 @@ def test_erasing_an_unknown_consent_is_a_404_naming_it(client: TestClient) -> No
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_consent_id"
 
 
-def test_lookup_shows_a_consents_history(client: TestClient) -> None:
+def test_lookup_shows_a_consents_history(data_client: TestClient) -> None:
+    client = data_client
     ids = _everything(client)
     _login(client)
     page = client.get(f"/admin/consent?site=demo&id={ids[3]}")

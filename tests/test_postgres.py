@@ -228,3 +228,21 @@ def test_migration_arguments_are_checked_with_one_line(args: list[str], message:
     done = cli("migrate-sqlite-to-postgres", *args)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [message]
+
+
+async def test_log_tools_work_on_the_postgresql_log(tmp_path: Path, pg_url: str) -> None:
+    store = PostgresStorage(pg_url)
+    await store.open()
+    try:
+        for i, age in enumerate([400, 400, 0]):
+            await store.append(event(f"c{i}", at=time.time() - age * DAY))
+    finally:
+        await store.close()
+    env = {"CRUMB_DATA": str(tmp_path / "unused"), "CRUMB_DATABASE_URL": pg_url}
+    purged = cli("purge", "--older-than", "365", **env)
+    assert purged.returncode == 0 and "demo: removed 2 events created before" in purged.stdout, purged
+    erased = cli("erase", "--site", "demo", "--consent-id", "c2", "--actor", "dpo@shop", **env)
+    assert erased.returncode == 0, erased.stderr
+    verified = cli("verify", **env)
+    assert (verified.returncode, verified.stdout) == (0, "demo: ok, 2 events, chain intact\n")
+    assert not (tmp_path / "unused").exists()

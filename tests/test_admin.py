@@ -3,6 +3,7 @@ tokens on every URL, throttle failed logins, and report, export and erase what t
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,6 +14,7 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from server.app import create_app
@@ -241,6 +243,19 @@ def test_failed_logins_are_limited_per_address_with_a_clear_message(tmp_path: Pa
             assert "Too many failed logins from your address (3 in 15 minutes); try again in 15 minutes." \
                 in response.text
         assert client.get("/admin/").status_code == 303
+
+
+async def test_parallel_wrong_logins_cannot_slip_past_the_limit(tmp_path: Path, password_hash: str,
+                                                                 dist: Path) -> None:
+    app = create_app(_settings(tmp_path, password_hash, dist, admin_login_failures=3))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        page = await c.get("/admin/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token
+        answers = await asyncio.gather(*(c.post("/admin/login", data={"csrf": token.group(1),
+                                                                      "password": f"guess {i}"})
+                                         for i in range(8)))
+    assert sorted(r.status_code for r in answers) == [401] * 3 + [429] * 5
 
 
 def test_logout_ends_the_session(client: TestClient) -> None:

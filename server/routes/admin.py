@@ -131,7 +131,8 @@ def _private(handler: Private) -> Callable[[Request], Awaitable[Response]]:
             session = _auth(request).sessions.read(request.cookies.get(COOKIE))
         except AuthError as exc:
             if request.method != "GET":
-                raise AuthError(exc.code, f"not logged in ({exc.detail}): log in at /admin/login") from None
+                raise AuthError(exc.code, f"no valid admin session ({exc.detail}); log in at /admin/login") \
+                    from None
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             response: Response = RedirectResponse(f"/admin/login?{urlencode({'next': target})}", 303)
             if COOKIE in request.cookies:
@@ -186,8 +187,8 @@ async def login(request: Request, form: Form | None) -> Response:
     except AuthError as exc:
         status = 429 if exc.code == "throttled" else 403
         return _login_page(request, status, f"{exc.detail[0].upper()}{exc.detail[1:]}.", next_url=next_url)
+    auth.throttle.failed(key)  # counted before the slow check, so parallel guesses cannot slip past
     if not await run_in_threadpool(password_matches, _field(form, "password"), auth.password):
-        auth.throttle.failed(key)
         return _login_page(request, 401, "Wrong password.", next_url=next_url)
     auth.throttle.succeeded(key)
     name = re.sub(r"[^\w .@-]", "", _field(form, "name")).strip()[:60] or "admin"

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
+
+from server.builder import bundle
+from server.sites import load_sites
 
 from .helpers import BANNER, PREFS, banner, click_banner, prefs, serve_lab
 
 ALL_ON = {"necessary": 1, "preferences": 1, "analytics": 1, "marketing": 1}
 ALL_OFF = {"necessary": 1, "preferences": 0, "analytics": 0, "marketing": 0}
 FAB = "#crumb-host .crumb-fab"
+SITES = Path(__file__).resolve().parents[2] / "sites"
 
 
 def consent(page: Page) -> Any:
@@ -48,7 +54,8 @@ def test_customize_opens_preferences_with_necessary_on_and_locked(server, page: 
     click_banner(page, "prefs")
     dialog = prefs(page)
     expect(dialog).to_be_visible()
-    expect(dialog).to_have_attribute("aria-labelledby", "crumb-pt")
+    expect(page.get_by_role("dialog", name="Cookie preferences")).to_be_visible()
+    expect(dialog).to_have_attribute("aria-modal", "true")
     assert page.locator(f"{PREFS} h2#crumb-pt").inner_text() == "Cookie preferences"
     assert page.evaluate("document.querySelector('#crumb-host').shadowRoot.querySelector('dialog:modal')"
                          ".className") == "crumb-prefs"
@@ -179,6 +186,30 @@ def test_floating_button_sits_in_the_configured_corner(server, page: Page) -> No
     box = page.locator(FAB).bounding_box()
     assert box is not None
     assert box["x"] < 100 and box["y"] + box["height"] > 600  # demo.toml: floating_corner = "bottom-left"
+
+
+@pytest.mark.parametrize(("floating_button", "corner"), [(True, "bottom-right"), (False, "bottom-left")])
+def test_floating_button_follows_the_site_config(server, page: Page, floating_button: bool,
+                                                 corner: str) -> None:
+    site = load_sites(SITES)["demo"]
+    ui = dataclasses.replace(site.ui, floating_button=floating_button, floating_corner=corner)
+    script = bundle(dataclasses.replace(site, ui=ui))
+
+    def serve(route: Route) -> None:
+        route.fulfill(status=200, content_type="text/javascript", body=script)
+
+    page.route(f"{server.url}/widget/demo.js", serve)
+    page.set_viewport_size({"width": 1000, "height": 700})
+    page.goto(f"{server.url}/demo/")
+    click_banner(page, "reject")
+    if not floating_button:
+        expect(page.locator(FAB)).to_be_hidden()
+        page.locator("footer [data-crumb-open]").click()  # the site's own link still reopens
+        expect(prefs(page)).to_be_visible()
+        return
+    box = page.locator(FAB).bounding_box()
+    assert box is not None
+    assert box["x"] > 900 and box["y"] + box["height"] > 600
 
 
 HOSTILE = """<!doctype html><html lang="en"><head><script src="/widget/demo.js"></script>

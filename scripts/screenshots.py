@@ -66,9 +66,7 @@ def _shoot(page: Page, url: str, name: str) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lang", default="en", help="browser locale (the demo pages say lang=en)")
-    args = parser.parse_args(argv)
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"error: Chromium not found at {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)
         return 1
@@ -79,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM)
                 for name, (width, height) in VIEWPORTS.items():
-                    context = browser.new_context(viewport={"width": width, "height": height},
-                                                  locale=args.lang)
+                    context = browser.new_context(viewport={"width": width, "height": height})
                     for path in _shoot(context.new_page(), url, name):
                         print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)")
                     context.close()

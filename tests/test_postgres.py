@@ -246,3 +246,26 @@ async def test_log_tools_work_on_the_postgresql_log(tmp_path: Path, pg_url: str)
     verified = cli("verify", **env)
     assert (verified.returncode, verified.stdout) == (0, "demo: ok, 2 events, chain intact\n")
     assert not (tmp_path / "unused").exists()
+
+
+async def test_a_lost_writer_connection_is_replaced_and_the_chain_goes_on(pg_url: str) -> None:
+    store = PostgresStorage(pg_url, pool_size=2)
+    await store.open()
+    try:
+        await store.append(event("before"))
+        assert store._writer is not None
+        pid = store._writer.get_server_pid()
+        await store.pool.execute("SELECT pg_terminate_backend($1)", pid)  # the database drops it
+        try:  # fails if the writer learns of it mid-write, succeeds if it noticed before
+            await store.append(event("in-flight"))
+            kept = ["in-flight"]
+        except Exception:
+            kept = []
+        after = await asyncio.gather(*(store.append(event(f"after{i}")) for i in range(5)))
+        assert store._writer.get_server_pid() != pid
+        assert [s.pos for s in after] == list(range(2 + len(kept), 7 + len(kept)))
+        logged = [s.event.consent_id async for s in store.events()]
+        assert logged == ["before", *kept, *(f"after{i}" for i in range(5))]
+        assert (await store.verify("demo")).ok
+    finally:
+        await store.close()

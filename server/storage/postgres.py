@@ -93,9 +93,16 @@ _SITES = (  # the events' sites by a recursive index walk (a loose index scan), 
     "SELECT site FROM s WHERE site IS NOT NULL "
     "UNION SELECT site FROM chain_heads UNION SELECT site FROM checkpoints ORDER BY 1")
 
-_UPSERT_HEADS = (
+_HEADS_AND_SEQS = (  # the scalar subquery runs once: exactly $2 new numbers
+    "SELECT (SELECT array_agg(nextval('events_seq')) FROM generate_series(1, $2::int)) AS seqs, "
+    "array_agg(site) AS sites, array_agg(pos) AS poss, array_agg(chain) AS chains "
+    "FROM chain_heads WHERE site = ANY($1::text[])"
+)
+
+_INSERT_WITH_HEADS = (  # the events, then each site's new head, in one statement
+    f"WITH ins AS ({_INSERT}) "
     "INSERT INTO chain_heads (site, seq, pos, chain) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) "
+    "SELECT * FROM unnest($21::text[], $22::bigint[], $23::bigint[], $24::text[]) "
     "ON CONFLICT (site) DO UPDATE SET seq = excluded.seq, pos = excluded.pos, chain = excluded.chain"
 )
 
@@ -140,6 +147,7 @@ class PostgresStorage:
         self._pool: asyncpg.Pool | None = None
         self._queue: asyncio.Queue[tuple[Event, asyncio.Future[StoredEvent]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._writer: asyncpg.Connection | None = None  # the writer task's own pooled connection
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -197,6 +205,7 @@ class PostgresStorage:
             _, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(RuntimeError("storage closed before the event was written"))
+        await self._release_writer()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -242,39 +251,76 @@ class PostgresStorage:
             else:
                 _settle([(event, future)], results=stored)
 
-    async def _lock_sites(self, conn: asyncpg.Connection, sites: Iterable[str]) -> None:
-        """Serialise writers of these sites' chains until the transaction ends (any process).
+    def _lock_keys(self, sites: Iterable[str]) -> list[int]:
+        """Advisory lock keys of these sites' chains, ascending: two transactions taking them in
+        this order never wait on each other in a cycle (even when two sites share a key)."""
+        return sorted({_lock_key(self.schema or "", site) for site in sites})
 
-        Keys are taken in ascending order, so two transactions never wait on each other in a
-        cycle (even when two sites share a key)."""
-        for key in sorted({_lock_key(self.schema or "", site) for site in sites}):
+    async def _lock_sites(self, conn: asyncpg.Connection, sites: Iterable[str]) -> None:
+        """Serialise writers of these sites' chains until the transaction ends (any process)."""
+        for key in self._lock_keys(sites):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
 
     async def _write_batch(self, events: list[Event]) -> list[StoredEvent]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await self._insert(conn, events)
+        """One transaction in four round trips on the writer's own connection: BEGIN with the
+        site locks, chain heads with new seqs, events with new heads, COMMIT."""
+        hashes = [payload_hash(e) for e in events]  # a value that cannot be hashed fails here
+        conn = await self._writer_connection()
+        keys = self._lock_keys(e.site for e in events)
+        locks = "".join(f"SELECT pg_advisory_xact_lock({key});" for key in keys)
+        try:
+            await conn.execute(f"BEGIN;{locks}")
+            stored = await self._insert(conn, events, hashes)
+            await conn.execute("COMMIT")
+        except BaseException as exc:
+            await self._abort(conn, exc)
+            raise
+        return stored
 
-    async def _insert(self, conn: asyncpg.Connection, events: list[Event]) -> list[StoredEvent]:
-        """Chain and insert `events` inside the caller's transaction."""
+    async def _writer_connection(self) -> asyncpg.Connection:
+        if self._writer is not None and not _usable(self._writer):
+            await self._release_writer()
+        if self._writer is None:
+            self._writer = await self.pool.acquire()
+        return self._writer
+
+    async def _abort(self, conn: asyncpg.Connection, exc: BaseException) -> None:
+        """Roll back after an error the database reported; after anything else (connection lost,
+        client state unknown) the connection goes back to the pool, which resets or replaces it."""
+        if isinstance(exc, asyncpg.PostgresError | ValueError) and _usable(conn):
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+            if _usable(conn) and not conn.is_in_transaction():
+                return
+        await self._release_writer()
+
+    async def _release_writer(self) -> None:
+        conn, self._writer = self._writer, None
+        if conn is not None and self._pool is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
+
+    async def _insert(self, conn: asyncpg.Connection, events: list[Event],
+                      hashes: list[str] | None = None) -> list[StoredEvent]:
+        """Chain and insert `events` inside the caller's transaction, which holds their sites' locks."""
+        hashes = hashes or [payload_hash(e) for e in events]
         sites = sorted({e.site for e in events})
-        await self._lock_sites(conn, sites)
-        heads: dict[str, tuple[int, str]] = {r["site"]: (r["pos"], r["chain"]) for r in await conn.fetch(
-            "SELECT site, pos, chain FROM chain_heads WHERE site = ANY($1::text[])", sites)}
-        # Numbers drawn under the lock: within a site, seq order is chain order.
-        seqs = sorted(await conn.fetchval(
-            "SELECT array_agg(nextval('events_seq')) FROM generate_series(1, $1::int)", len(events)))
+        # Seqs are drawn under the lock: within a site, seq order is chain order.
+        row = await conn.fetchrow(_HEADS_AND_SEQS, sites, len(events))
+        heads: dict[str, tuple[int, str]] = {
+            site: (pos, chain) for site, pos, chain in zip(row["sites"] or [], row["poss"] or [],
+                                                           row["chains"] or [], strict=True)}
         stored = []
-        for seq, e in zip(seqs, events, strict=True):
+        for seq, e, p_hash in zip(sorted(row["seqs"]), events, hashes, strict=True):
             pos, previous = heads.get(e.site, (0, GENESIS))
-            p_hash = payload_hash(e)
             chain = link(previous, p_hash)
             heads[e.site] = (pos + 1, chain)
             stored.append(StoredEvent(seq=seq, event=e, payload_hash=p_hash, chain=chain, pos=pos + 1,
                                       hash_version=HASH_VERSION))
-        await conn.execute(_INSERT, *_columns(stored))
         tails = {s.event.site: s for s in stored}
-        await conn.execute(_UPSERT_HEADS, list(tails), [s.seq for s in tails.values()],
-                           [s.pos for s in tails.values()], [s.chain for s in tails.values()])
+        ends = list(tails.values())
+        await conn.execute(_INSERT_WITH_HEADS, *_columns(stored), list(tails), [s.seq for s in ends],
+                           [s.pos for s in ends], [s.chain for s in ends])
         return stored
 
     async def erase(self, site: str, consent_id: str, actor: str) -> int:
@@ -408,6 +454,13 @@ async def _pages(db: asyncpg.Pool | asyncpg.Connection, site: str | None = None,
         for row in rows:
             yield row_to_stored(row)
         last = rows[-1][0]
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back when its connection was lost
+        return False
 
 
 def _settle(pairs: Sequence[tuple[Event, asyncio.Future[StoredEvent]]],

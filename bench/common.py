@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import re
@@ -157,30 +156,19 @@ def shown(env: dict[str, str]) -> dict[str, str]:
 
 
 def sites_env(data: Path, result: PartResult) -> dict[str, str]:
-    """The site folder to serve: sites/, unless the demo widget is over its gzip size budget
-    (the server then refuses to start); a copy in `data` with the budget lifted, said in a note,
-    lets the other parts still measure the same widget while the size part reports the breach."""
+    """Serve a copy of sites/ in `data` with size_budget lifted: the server refuses to start with
+    a widget over its budget, and the widget may grow while a long run goes on; the size part
+    reports the budget, the other parts measure the same widget whatever its size."""
     if os.environ.get("CRUMB_SITES"):
-        return {}
-    from server import builder
-
-    site = load_demo_site()
-    widget = builder.bundle(site)
-    try:
-        size = len(builder._gzip(widget))  # the encoder the build's budget check uses
-    except AttributeError:
-        size = len(gzip.compress(widget, compresslevel=9, mtime=0))
-    if size <= site.size_budget:
         return {}
     copy = data / "sites"
     copy.mkdir(exist_ok=True)
     for toml in (ROOT / "sites").glob("*.toml"):
         text = re.sub(r"(?m)^size_budget\s*=.*\n", "", toml.read_text(encoding="utf-8"))
-        if toml.stem == "demo":
-            text = re.sub(r"(?m)^\[site\]\s*$", f"[site]\nsize_budget = {size + 1024}", text, count=1)
+        text = re.sub(r"(?m)^\[site\]\s*$", "[site]\nsize_budget = 1000000", text, count=1)
         (copy / toml.name).write_text(text, encoding="utf-8")
-    note = (f"the demo widget is {size:,} B gzip, over its {site.size_budget:,} B budget, so the server "
-            "was started on a copy of sites/ with only size_budget raised")
+    note = ("servers run on a copy of sites/ with only size_budget lifted (the size part reports "
+            "the budget; a widget growing mid-run must not stop the server)")
     if note not in result.notes:
         result.notes.append(note)
     return {"CRUMB_SITES": str(copy)}

@@ -68,7 +68,9 @@ def _widget_config(site: SiteConfig) -> dict[str, Any]:
 
     def hosts(own: tuple[str, ...], category: str = "") -> list[str]:
         # Auto-blocking patterns: the site's own, then the shipped ones for the same category id.
-        return list(dict.fromkeys(own + shipped.get(category, ()))) if integ.auto_block else []
+        # The widget matches a pattern's host and its subdomains, so a leading "*." is redundant.
+        return list(dict.fromkeys(p.removeprefix("*.") for p in own + shipped.get(category, ()))) \
+            if integ.auto_block else []
 
     return {
         "s": site.id,
@@ -83,17 +85,19 @@ def _widget_config(site: SiteConfig) -> dict[str, Any]:
         "c": [
             {
                 "id": c.id,
-                "r": 1 if c.required else 0,
-                "d": 1 if c.default else 0,
-                "o": 1 if c.gpc_optout else 0,
                 "k": list(c.cookies),
                 "h": hosts(c.hosts, c.id),
-                "sv": [{"id": s.id, "n": s.name, "k": list(s.cookies), "h": hosts(s.hosts)}
+                "sv": [{"id": s.id, "k": list(s.cookies), "h": hosts(s.hosts)}
                        for s in c.services],
+                # Flags only when set (the widget tests them for truth): r required, d default on,
+                # o refused under Global Privacy Control.
+                **{k: 1 for k, on in (("r", c.required), ("d", c.default), ("o", c.gpc_optout)) if on},
             }
             for c in site.categories
         ],
         "ui": {"fab": 1 if site.ui.floating_button else 0, "modal": 1 if site.ui.modal else 0},
+        # Placeholder texts (p: the notice, b: its button); titles and names come from the markup.
+        "t": {lang: {"p": t["placeholder"], "b": t["placeholder_button"]} for lang, t in site.texts.items()},
     }
 
 

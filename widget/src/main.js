@@ -53,6 +53,7 @@ loadChoice();
 if (CFG.cm && S.choice) consentUpdate();
 
 function boot() {
+  S.b = 1;
   if (S.choice) settle();
   else {
     release();

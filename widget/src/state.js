@@ -1,6 +1,6 @@
 /* Consent state: read the stored choice, decide if it is current, persist it and send it to the consent log. */
 var PENDING = 'crumb:' + CFG.s;
-/* choice: the current, valid choice; stale: an outdated one, only to pre-fill the preferences. */
+/* choice: the current, valid choice; stale: an outdated one, only to pre-fill the preferences; b: booted. */
 var S = { choice: null, stale: null, gpc: !!(CFG.g && navigator.globalPrivacyControl) };
 var listeners = {};
 var SCRIPT = D.currentScript;

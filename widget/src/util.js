@@ -51,3 +51,7 @@ function lsSet(key, value) {
 function now() {
   return Math.floor(Date.now() / 1000);
 }
+
+function fill(text, vars) {
+  return text.replace(/\{(\w+)\}/g, function (m, k) { return vars[k] != null ? vars[k] : m; });
+}

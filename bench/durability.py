@@ -84,6 +84,13 @@ def _acked(folder: Path) -> set[str]:
 
 def _one(run: int, opts: Options, body: str, result: PartResult) -> Outcome:
     data = temp_dir(f"durability-{run}")
+    try:
+        return _kill_and_check(run, data, opts, body, result)
+    finally:
+        remove(data)
+
+
+def _kill_and_check(run: int, data: Path, opts: Options, body: str, result: PartResult) -> Outcome:
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     env = crumb_env(data, **sites_env(data, result))
@@ -110,7 +117,6 @@ def _one(run: int, opts: Options, body: str, result: PartResult) -> Outcome:
         stop(server)
     acknowledged = _acked(data)
     if not acknowledged:
-        remove(data)
         raise BenchError(f"run {run}: no consent was acknowledged before the kill: {log.read_text()[-300:]}")
     with crumb_server(data, port, result):  # restart on the same folder; it must take writes again
         response = httpx.post(f"{url}/api/demo/consent", content=body,
@@ -126,7 +132,6 @@ def _one(run: int, opts: Options, body: str, result: PartResult) -> Outcome:
                       logged=len(logged), verify_ok=verify.returncode == 0, killed_at=killed_at)
     if not outcome.verify_ok:
         result.notes.append(f"run {run}: verify failed: {(verify.stdout + verify.stderr).strip()[-300:]}")
-    remove(data)
     return outcome
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -10,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
 
@@ -44,11 +45,31 @@ class Token:
     gpc: bool
 
 
+class _KeyCachingSigner(TimestampSigner):
+    """itsdangerous derives the HMAC key from the secret and salt on every sign and verify; the
+    derived key never changes, so derive it once per secret (the consent POST's hot path)."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        cache: dict[str | bytes | None, bytes] = self.__dict__.setdefault("_derived", {})
+        if secret_key not in cache:
+            cache[secret_key] = super().derive_key(secret_key)
+        return cache[secret_key]
+
+
 class _ReadableSerializer(URLSafeTimedSerializer):
     """URL-safe timed tokens whose payload is never zlib-compressed, so the widget can read it."""
 
+    default_signer = _KeyCachingSigner
+
     def dump_payload(self, obj: Any) -> bytes:
         return base64_encode(Serializer.dump_payload(self, obj))
+
+    def make_signer(self, salt: str | bytes | None = None) -> TimestampSigner:
+        """One signer per salt, kept (signers hold no per-call state), so its keys stay derived."""
+        cache: dict[str | bytes | None, Any] = self.__dict__.setdefault("_signers", {})
+        if salt not in cache:
+            cache[salt] = super().make_signer(salt)
+        return cache[salt]
 
 
 class TokenSigner:
@@ -101,9 +122,16 @@ def new_consent_id() -> str:
     return secrets.token_urlsafe(12)
 
 
+@functools.lru_cache(maxsize=8)
+def _ip_mac(secret: str) -> hmac.HMAC:
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def ip_hash(secret: str, ip: str) -> str:
     """Keyed, truncated hash of an IP address: the raw IP is never stored."""
-    return hmac.new(secret.encode(), ip.encode(), hashlib.sha256).hexdigest()[:16]
+    mac = _ip_mac(secret).copy()  # the keyed state is set up once per secret
+    mac.update(ip.encode())
+    return mac.hexdigest()[:16]
 
 
 def _fail(field: str, problem: str) -> ApiError:

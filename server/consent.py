@@ -201,7 +201,7 @@ def parse_choice(data: Any, site: SiteConfig) -> Choice:
         raise _fail("policy_version",
                     f"{version!r} is not the current policy version {site.policy_version!r}")
     language = data.get("language", site.default_language)
-    if not isinstance(language, str) or not _LANGUAGE.match(language):
+    if not isinstance(language, str) or not _LANGUAGE.fullmatch(language):
         raise _fail("language", "expected a language tag like en or de")
     method = data.get("method")
     if method not in METHODS:

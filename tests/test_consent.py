@@ -96,6 +96,8 @@ def test_a_valid_choice_parses_with_defaults(demo: SiteConfig) -> None:
     ({"categories": {**GOOD["categories"], "necessary": False}}, "categories.necessary"),
     ({"services": {"pixel": None}}, "services.pixel"),
     ({"language": "english please"}, "language"),
+    ({"language": "en\n"}, "language"),
+    ({"language": "en\x00"}, "language"),
     ({"method": None}, "method"),
 ])
 def test_invalid_choice_raises_422_naming_the_field(demo: SiteConfig, change: dict[str, Any],

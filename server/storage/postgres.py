@@ -22,10 +22,10 @@ import asyncpg
 
 from ..errors import StartupError
 from . import Event, StoredEvent, VerifyResult
+from .batching import MAX_BATCH, fail_queued, next_batch, settle
 from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
 
 SCHEMA_VERSION = 1
-MAX_BATCH = 512
 PAGE = 1000
 
 # Version N means migrations 1..N are applied (rows of crumb_schema); each runs in one
@@ -201,10 +201,7 @@ class PostgresStorage:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(RuntimeError("storage closed before the event was written"))
+        fail_queued(self._queue)
         await self._release_writer()
         if self._pool is not None:
             await self._pool.close()
@@ -228,9 +225,7 @@ class PostgresStorage:
 
     async def _write_loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await next_batch(self._queue, MAX_BATCH)
             try:
                 stored = await self._write_batch([event for event, _ in batch])
             except (ValueError, asyncpg.DataError):
@@ -238,18 +233,18 @@ class PostgresStorage:
                 # stopped the batch before its commit: write one by one, so only that event fails.
                 await self._write_one_by_one(batch)
             except Exception as exc:  # e.g. connection lost: the outcome is unknown, no retry
-                _settle(batch, error=exc)
+                settle(batch, error=exc)
             else:
-                _settle(batch, results=stored)
+                settle(batch, results=stored)
 
     async def _write_one_by_one(self, batch: list[tuple[Event, asyncio.Future[StoredEvent]]]) -> None:
         for event, future in batch:
             try:
                 stored = await self._write_batch([event])
             except Exception as exc:
-                _settle([(event, future)], error=exc)
+                settle([(event, future)], error=exc)
             else:
-                _settle([(event, future)], results=stored)
+                settle([(event, future)], results=stored)
 
     def _lock_keys(self, sites: Iterable[str]) -> list[int]:
         """Advisory lock keys of these sites' chains, ascending: two transactions taking them in
@@ -462,17 +457,6 @@ def _usable(conn: asyncpg.Connection) -> bool:
     except asyncpg.InterfaceError:  # the pool took it back when its connection was lost
         return False
 
-
-def _settle(pairs: Sequence[tuple[Event, asyncio.Future[StoredEvent]]],
-            results: Sequence[StoredEvent] | None = None, error: Exception | None = None) -> None:
-    for i, (_, future) in enumerate(pairs):
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            assert results is not None
-            future.set_result(results[i])
 
 
 def redact(url: str) -> str:

@@ -22,10 +22,10 @@ import aiosqlite
 
 from ..errors import StartupError
 from . import Event, StoredEvent, VerifyResult
+from .batching import MAX_BATCH, fail_queued, next_batch, settle
 from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
 
 SCHEMA_VERSION = 3
-MAX_BATCH = 512
 PAGE = 1000
 
 # user_version N means migrations 1..N are applied; each runs in the same transaction as its bump.
@@ -155,10 +155,7 @@ class SqliteStorage:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(RuntimeError("storage closed before the event was written"))
+        fail_queued(self._queue)
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await conn.close()
@@ -183,9 +180,7 @@ class SqliteStorage:
 
     async def _write_loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await next_batch(self._queue, MAX_BATCH)
             appends = [(item, f) for item, f in batch if isinstance(item, Event)]
             if appends:
                 await self._append_batch(appends)
@@ -194,9 +189,9 @@ class SqliteStorage:
                     try:
                         result = await self._transaction(item)
                     except Exception as exc:
-                        _settle([(item, future)], error=exc)
+                        settle([(item, future)], error=exc)
                     else:
-                        _settle([(item, future)], results=[result])
+                        settle([(item, future)], results=[result])
 
     async def _append_batch(self, appends: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         """Commit the events in one transaction, then acknowledge them; on failure nothing is
@@ -206,12 +201,12 @@ class SqliteStorage:
             stored = await self._transaction(partial(self._insert, events=[e for e, _ in appends]))
         except Exception as exc:
             if len(appends) == 1:
-                _settle(appends, error=exc)
+                settle(appends, error=exc)
                 return
             for pair in appends:
                 await self._append_batch([pair])
             return
-        _settle(appends, results=stored)
+        settle(appends, results=stored)
 
     async def _transaction(self, job: _Job) -> Any:
         conn = self._writer
@@ -360,17 +355,6 @@ async def _pages(conn: aiosqlite.Connection, site: str | None = None, since: flo
             yield row_to_stored(row)
         last = rows[-1][0]
 
-
-def _settle(pairs: list[tuple[Any, asyncio.Future[Any]]], results: list[Any] | None = None,
-            error: Exception | None = None) -> None:
-    for i, (_, future) in enumerate(pairs):
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            assert results is not None
-            future.set_result(results[i])
 
 
 def _now() -> float:

@@ -81,6 +81,23 @@ async def test_events_stream_filters_by_site_and_time(storage: Storage) -> None:
     assert [e.event.consent_id async for e in storage.events(until=now - DAY)] == ["old"]
 
 
+async def test_tally_counts_one_sites_events_by_day_and_field_in_the_database(storage: Storage) -> None:
+    day = 20_000  # 2024-10-04 UTC
+    at = day * DAY + 3600
+    await storage.append(event("a", at=at))
+    await storage.append(event("b", at=at + 60))
+    await storage.append(event("c", at=at + DAY, method="reject_all", gpc=True,
+                               categories={"necessary": True, "analytics": False}))
+    await storage.append(event("a", kind="withdrawn", at=at + DAY))
+    await storage.append(event("x", site="shop", at=at))
+    await storage.append(event("late", at=at + 5 * DAY))
+    rows = await storage.tally("demo", day * DAY, (day + 2) * DAY)
+    got = sorted((t.day, t.kind, t.method, t.gpc, t.categories["analytics"], t.count) for t in rows)
+    assert got == [(day, "given", "accept_all", False, True, 2),
+                   (day + 1, "given", "reject_all", True, False, 1),
+                   (day + 1, "withdrawn", "accept_all", False, True, 1)]
+
+
 async def test_erase_removes_personal_fields_keeps_hashes_and_names_the_actor(storage: Storage) -> None:
     given = await storage.append(event("v"))
     await storage.append(event("v", kind="updated"))

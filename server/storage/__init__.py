@@ -55,6 +55,20 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """How many events of one site share a UTC day and every field the dashboard breaks down by."""
+
+    day: int  # days since 1970-01-01, UTC
+    kind: str
+    method: str
+    gpc: bool
+    policy_version: str
+    language: str
+    categories: dict[str, bool]
+    count: int
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     """`bad_seq` names the first event that is altered, missing after, or out of order."""
 
@@ -89,6 +103,10 @@ class Storage(Protocol):
 
     async def sites(self) -> list[str]:
         """Every site that has a chain (events, a head or a checkpoint), sorted."""
+
+    async def tally(self, site: str, since: float, until: float) -> list[Tally]:
+        """One site's events in [since, until) counted in the database (one GROUP BY), so the
+        dashboard never streams the log itself."""
 
     async def erase(self, site: str, consent_id: str, actor: str) -> int:
         """Remove the personal payload (user agent, IP hash) of every event of a consent id, keep

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from ..errors import StartupError
-from . import Event, StoredEvent, VerifyResult
+from . import Event, StoredEvent, Tally, VerifyResult
 from .batching import MAX_BATCH, fail_queued, next_batch, settle
 from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
 
@@ -412,6 +412,13 @@ class PostgresStorage:
     def events(self, site: str | None = None, since: float | None = None,
                until: float | None = None) -> AsyncIterator[StoredEvent]:
         return _pages(self.pool, site, since, until)
+
+    async def tally(self, site: str, since: float, until: float) -> list[Tally]:
+        rows = await self.pool.fetch(
+            "SELECT floor(created_at / 86400)::bigint, kind, method, gpc, policy_version, language, "
+            "categories::text, COUNT(*) FROM events WHERE site = $1 AND created_at >= $2 "
+            "AND created_at < $3 GROUP BY 1, 2, 3, 4, 5, 6, categories", site, since, until)
+        return [Tally(r[0], r[1], r[2], bool(r[3]), r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
 
     async def sites(self) -> list[str]:
         return [r[0] for r in await self.pool.fetch(_SITES)]

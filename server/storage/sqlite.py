@@ -21,7 +21,7 @@ from typing import Any
 import aiosqlite
 
 from ..errors import StartupError
-from . import Event, StoredEvent, VerifyResult
+from . import Event, StoredEvent, Tally, VerifyResult
 from .batching import MAX_BATCH, fail_queued, next_batch, settle
 from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
 
@@ -311,6 +311,15 @@ class SqliteStorage:
                until: float | None = None) -> AsyncIterator[StoredEvent]:
         assert self._reader is not None
         return _pages(self._reader, site, since, until)
+
+    async def tally(self, site: str, since: float, until: float) -> list[Tally]:
+        assert self._reader is not None
+        cursor = await self._reader.execute(
+            "SELECT CAST(created_at / 86400 AS INTEGER), kind, method, gpc, policy_version, language, "
+            "categories, COUNT(*) FROM events WHERE site = ? AND created_at >= ? AND created_at < ? "
+            "GROUP BY 1, 2, 3, 4, 5, 6, 7", (site, since, until))
+        return [Tally(r[0], r[1], r[2], bool(r[3]), r[4], r[5], json.loads(r[6]), r[7])
+                for r in await cursor.fetchall()]
 
     async def sites(self) -> list[str]:
         assert self._reader is not None

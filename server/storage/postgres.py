@@ -24,6 +24,7 @@ from ..errors import StartupError
 from . import Event, StoredEvent, Tally, VerifyResult
 from .batching import MAX_BATCH, fail_queued, next_batch, settle
 from .chain import GENESIS, HASH_VERSION, Mark, check_chain, link, payload_hash, personal_digest
+from .rows import row_to_stored
 
 SCHEMA_VERSION = 1
 PAGE = 1000
@@ -105,18 +106,6 @@ _INSERT_WITH_HEADS = (  # the events, then each site's new head, in one statemen
     "SELECT * FROM unnest($21::text[], $22::bigint[], $23::bigint[], $24::text[]) "
     "ON CONFLICT (site) DO UPDATE SET seq = excluded.seq, pos = excluded.pos, chain = excluded.chain"
 )
-
-
-def row_to_stored(row: Sequence[Any]) -> StoredEvent:
-    event = Event(
-        site=row[1], consent_id=row[2], kind=row[3], categories=json.loads(row[4]),
-        services=json.loads(row[5]), policy_version=row[6], method=row[7], language=row[8],
-        gpc=bool(row[9]), user_agent=row[10] or "", ip_hash=row[11] or "", created_at=row[12],
-        actor=row[17],
-    )
-    return StoredEvent(seq=row[0], event=event, payload_hash=row[13], chain=row[14],
-                       erased=bool(row[15]), pos=row[16], personal_digest=row[18] or "",
-                       hash_version=row[19])
 
 
 def _columns(items: Sequence[StoredEvent]) -> list[list[Any]]:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from server.builder import build_all, embed_snippet
+from server.builder import budget_warning, build_all, embed_snippet
 from server.errors import CrumbError
 from server.settings import ROOT
 from server.sites import load_sites
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         budget = sites[r.site].size_budget
         print(f"{r.site:<16}{r.raw:>9,}{r.gzip:>9,}{r.brotli:>9,}  {r.gzip / budget:.0%} of {budget:,}")
+    for r in results:
+        warning = budget_warning(sites[r.site], r)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     for r in results:
         print(f"\nEmbed {r.site} (first thing in <head>):\n  {embed_snippet(r, args.base_url)}")
     return 0

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from .auth import AdminAuth
-from .builder import build_all
+from .builder import budget_warning, build_all
 from .consent import TokenSigner
 from .errors import ApiError
 from .http import error_response
@@ -53,7 +53,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = ensure_secret(settings or load_settings({}))
     sites = load_sites(settings.sites_dir)
-    build_all(sites, settings.dist_dir, only_changed=True)
+    for result in build_all(sites, settings.dist_dir, only_changed=True):
+        warning = budget_warning(sites[result.site], result)
+        if warning:
+            log.warning("%s", warning)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

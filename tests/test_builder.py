@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import brotli
@@ -23,6 +24,7 @@ from server.builder import (
     WIDGET_DIR,
     _json,
     _markup,
+    budget_warning,
     build_all,
     build_site,
     bundle,
@@ -119,41 +121,39 @@ def test_manifest_describes_the_files_it_lists(tmp_path: Path) -> None:
         f'integrity="{entry["integrity"]}" crossorigin="anonymous"></script>')
 
 
-def test_over_budget_fails_naming_site_size_and_budget_and_writes_nothing(tmp_path: Path) -> None:
+def test_over_budget_still_builds_and_warns_naming_site_size_and_budget(tmp_path: Path) -> None:
     site = load_site(site_file(tmp_path / "sites", "shop", DEMO.replace(
         "lifetime_days = 180", "lifetime_days = 180\nsize_budget = 1000")))
-    data = bundle(site)
-    with pytest.raises(BuildError) as caught:
-        build_all({"shop": site}, tmp_path / "dist")
-    size = len(zopfli.gzip.compress(data))
-    assert str(caught.value) == (f"site 'shop': widget is {size:,} bytes gzip, over its budget of "
-                                 f"1,000 bytes (site.size_budget in {tmp_path / 'sites' / 'shop.toml'})")
-    assert not (tmp_path / "dist").exists()
+    [result] = build_all({"shop": site}, tmp_path / "dist")
+    size = len(zopfli.gzip.compress(bundle(site)))
+    assert result.gzip == size > 1000
+    assert (tmp_path / "dist" / "shop.js.gz").is_file()
+    assert budget_warning(site, result) == (
+        f"site 'shop': widget is {size:,} bytes gzip, over its budget of 1,000 bytes "
+        f"(site.size_budget in {tmp_path / 'sites' / 'shop.toml'}); it is built and served all the same")
 
 
-def test_build_py_reports_the_budget_failure_in_one_line(tmp_path: Path) -> None:
+def test_build_py_warns_over_budget_in_one_line_and_succeeds(tmp_path: Path) -> None:
     site_file(tmp_path / "sites", "shop", DEMO.replace("lifetime_days = 180",
                                                       "lifetime_days = 180\nsize_budget = 1000"))
     result = run_build("--sites", str(tmp_path / "sites"), "--out", str(tmp_path / "dist"))
-    assert result.returncode == 1
+    assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: site 'shop': widget is ") and "over its budget of 1,000 bytes" in line
-    assert not (tmp_path / "dist").exists()
+    assert line.startswith("warning: site 'shop': widget is ") and "over its budget of 1,000 bytes" in line
+    assert (tmp_path / "dist" / "shop.js").is_file()
 
 
-def test_server_start_over_budget_prints_one_line(tmp_path: Path) -> None:
+def test_server_starts_and_serves_a_widget_over_budget(tmp_path: Path) -> None:
     site_file(tmp_path / "sites", "shop", DEMO.replace("lifetime_days = 180",
                                                       "lifetime_days = 180\nsize_budget = 1000"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRUMB_")}
-    env.update({"CRUMB_DATA": str(tmp_path / "data"), "CRUMB_DIST": str(tmp_path / "dist"),
-                "CRUMB_SECRET_KEY": "x" * 32})
-    result = subprocess.run([sys.executable, "-m", "server", "--sites", str(tmp_path / "sites"),
-                             "--port", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert "site 'shop'" in line and "over its budget of 1,000 bytes" in line
+    with warnings.catch_warnings():  # starlette 1.10 asks for httpx2 (a UserWarning); httpx works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    with TestClient(create_app(_settings(tmp_path))) as client:
+        response = client.get("/widget/shop.js")
+    assert response.status_code == 200
+    assert "crumb" in response.text
 
 
 def test_build_py_prints_a_size_table_and_the_embed_snippet(tmp_path: Path) -> None:

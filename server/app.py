@@ -6,7 +6,6 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,18 +16,18 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from . import sitefolder
 from .auth import AdminAuth
 from .builder import budget_warning, build_all
 from .consent import TokenSigner
 from .errors import ApiError
 from .http import error_response
 from .ratelimit import RateLimiter
+from .resources import STATIC_DIR, TEMPLATES_DIR
 from .routes import admin, api, demo, pages, widget
 from .settings import Settings, ensure_secret, load_settings
-from .sites import load_sites
 from .storage import open_storage
 
-HERE = Path(__file__).resolve().parent
 log = logging.getLogger("crumb")
 
 
@@ -52,7 +51,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = ensure_secret(settings or load_settings({}))
-    sites = load_sites(settings.sites_dir)
+    sites = sitefolder.load(settings)
     for result in build_all(sites, settings.dist_dir, only_changed=True):
         warning = budget_warning(sites[result.site], result)
         if warning:
@@ -71,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [*pages.routes, *widget.routes, *api.routes, *admin.routes]
     if settings.demo:
         routes += demo.routes
-    routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
+    routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -84,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.signer = TokenSigner(settings.secret_keys)
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.signing_key)
     app.state.admin = AdminAuth(settings)
-    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)
     app.state.hits = Counter()
     return app
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib.metadata import version
@@ -32,9 +33,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from . import sites as site_loader
 from .errors import BuildError
+from .resources import WIDGET_DIR
 from .sites import RTL_LANGUAGES, SiteConfig
 
-WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 # Bundled in this order: helpers first, boot last.
 SOURCES = ("util.js", "state.js", "blocking.js", "integrations.js", "ui.js", "main.js")
 MANIFEST = "manifest.json"
@@ -241,7 +242,7 @@ def _write(out_dir: Path, name: str, data: bytes) -> None:
     """Replace a file atomically: a server reading the folder never sees half a widget."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{name}.tmp"
+        tmp = out_dir / f".{name}.{os.getpid()}.tmp"  # workers may build the same file at once
         tmp.write_bytes(data)
         tmp.replace(out_dir / name)
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""`python -m server migrate-sqlite-to-postgres`: copy a SQLite consent log into PostgreSQL.
+"""`crumb migrate-sqlite-to-postgres` (server/cli/log.py): copy a SQLite consent log into PostgreSQL.
 
 Every event keeps its seq, position, payload hash, chain value and erasure, and the chain heads
 and purge checkpoints come along, so each site's hash chain arrives intact. The source must
@@ -9,14 +9,11 @@ Stop the server (or point it at the old database read-only) while the copy runs.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .errors import CrumbError, StartupError
-from .settings import load_settings
+from .errors import CrumbError
 from .storage.postgres import PostgresStorage, redact
 from .storage.sqlite import SqliteStorage
 
@@ -88,23 +85,4 @@ def _read_marks(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     finally:
         conn.close()
     return heads, checkpoints
-
-
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m server migrate-sqlite-to-postgres",
-        description="Copy the SQLite consent log into an empty PostgreSQL database, chains intact.")
-    p.add_argument("--from", dest="source", help="SQLite file (default: CRUMB_DB or ./data/crumb.sqlite3)")
-    p.add_argument("--to", dest="target", help="postgresql:// URL (default: CRUMB_DATABASE_URL)")
-    args = p.parse_args(argv)
-    settings = load_settings({"db": args.source})
-    target = args.target or settings.database_url
-    if not target.startswith(("postgresql://", "postgres://")):
-        raise StartupError("--to: expected a postgresql:// URL (or set CRUMB_DATABASE_URL)")
-    lines: list[str] = []
-    count = asyncio.run(migrate(settings.db_path, target, out=lines))
-    for line in lines:
-        print(line)
-    print(f"copied {count} events from {settings.db_path} to {redact(target)}")
-    return 0
 

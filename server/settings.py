@@ -1,6 +1,7 @@
 """Server settings: one frozen object built in one place (flags > CRUMB_* env > defaults).
 
-Nothing else in Crumb reads os.environ.
+Nothing else in Crumb reads os.environ. Paths default to the current folder (`./sites`,
+`./data`), never to the installed package: state belongs to the deployment, not to the code.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 
 from .errors import StartupError
 
-ROOT = Path(__file__).resolve().parent.parent
-
 _ENV_KEYS = {
     "host": "CRUMB_HOST",
     "port": "CRUMB_PORT",
@@ -24,6 +23,7 @@ _ENV_KEYS = {
     "data": "CRUMB_DATA",
     "dist": "CRUMB_DIST",
     "database_url": "CRUMB_DATABASE_URL",
+    "demo": "CRUMB_DEMO",
 }
 
 
@@ -33,17 +33,17 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    sites_dir: Path = ROOT / "sites"
-    data_dir: Path = ROOT / "data"
-    dist_dir: Path = ROOT / "dist"
-    db_path: Path = ROOT / "data" / "crumb.sqlite3"
+    sites_dir: Path = field(default_factory=lambda: Path.cwd() / "sites")
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / "data")
+    dist_dir: Path = field(default_factory=lambda: Path.cwd() / "data" / "dist")  # built widgets
+    db_path: Path = field(default_factory=lambda: Path.cwd() / "data" / "crumb.sqlite3")
     database_url: str = ""
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     admin_password_hash: str = field(default="", repr=False)
     admin_session_minutes: int = 480
     admin_login_failures: int = 5  # failed logins allowed per IP hash in 15 minutes (0 = no limit)
     rate_limit_per_minute: int = 120
-    demo: bool = True
+    demo: bool = True  # the demo shop under /demo/ (its site config comes with the package)
 
     @property
     def production(self) -> bool:
@@ -85,6 +85,17 @@ def _int(name: str, raw: str) -> int:
     return value
 
 
+def _demo(raw: str | None, sites_dir: Path) -> bool:
+    """CRUMB_DEMO / --demo: 1 serves the demo shop, 0 never; unset, it follows the sites folder
+    (on when it holds demo.toml, as a checkout's does)."""
+    if raw is None:
+        return (sites_dir / "demo.toml").is_file()
+    value = raw.strip().lower()
+    if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise StartupError(f"CRUMB_DEMO must be 1 or 0, got {raw!r}")
+    return value in ("1", "true", "yes", "on")
+
+
 def load_settings(
     overrides: Mapping[str, str | None] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -101,18 +112,20 @@ def load_settings(
     mode = env.get("CRUMB_ENV", "development").strip().lower() or "development"
     if mode not in ("development", "production"):
         raise StartupError(f"CRUMB_ENV must be 'development' or 'production', got {mode!r}")
-    data_dir = Path(pick("data") or Settings.data_dir)
-    db = pick("db")
+    cwd = Path.cwd()
+    data_dir = cwd / (pick("data") or "data")
+    sites_dir = cwd / (pick("sites") or "sites")
+    db, dist = pick("db"), pick("dist")
     keys = tuple(k.strip() for k in env.get("CRUMB_SECRET_KEY", "").split(",") if k.strip())
     settings = Settings(
         env=mode,
         host=pick("host") or Settings.host,
         port=_int("--port", pick("port") or str(Settings.port)),
         workers=max(1, _int("--workers", pick("workers") or "1")),
-        sites_dir=Path(pick("sites") or Settings.sites_dir),
+        sites_dir=sites_dir,
         data_dir=data_dir,
-        dist_dir=Path(pick("dist") or Settings.dist_dir),
-        db_path=Path(db) if db else data_dir / "crumb.sqlite3",
+        dist_dir=cwd / dist if dist else data_dir / "dist",
+        db_path=cwd / db if db else data_dir / "crumb.sqlite3",
         database_url=pick("database_url") or "",
         secret_keys=keys,
         admin_password_hash=env.get("CRUMB_ADMIN_PASSWORD_HASH", ""),
@@ -120,7 +133,7 @@ def load_settings(
                                           env.get("CRUMB_ADMIN_SESSION_MINUTES", "480"))),
         admin_login_failures=_int("CRUMB_ADMIN_LOGIN_FAILURES", env.get("CRUMB_ADMIN_LOGIN_FAILURES", "5")),
         rate_limit_per_minute=_int("CRUMB_RATE_LIMIT", env.get("CRUMB_RATE_LIMIT", "120")),
-        demo=env.get("CRUMB_DEMO", "1") != "0",
+        demo=_demo(pick("demo"), sites_dir),
     )
     if settings.port > 65535:
         raise StartupError(f"--port must be between 0 and 65535, got {settings.port}")
